@@ -1,0 +1,163 @@
+"""Talking AMQP to the broker: connect, declare, publish, and consume with a limit.
+
+Every wait here has a limit. ``connect`` fails within its timeout with one sentence that says
+what is wrong and how to start the broker; ``drain`` returns after a message count, a quiet
+period or a deadline, whichever comes first, so no notebook cell waits for Ctrl-C.
+
+Introduced in lesson 02 (``connect`` in lesson 00).
+"""
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import pika
+import pika.exceptions
+
+from .config import settings
+from .errors import CourseError
+
+START_HINT = "Start it with: make broker  (or: python -m helpers.broker up)"
+
+
+def connect(url=None, timeout=5.0, heartbeat=None, name=None):
+    """Open a blocking connection to the broker, or raise a one-line CourseError within ``timeout``.
+
+    ``url`` defaults to the course's AMQP_URL. ``name`` shows in the management UI's
+    connection list. Use it as a context manager so the connection closes::
+
+        with connect() as connection:
+            channel = connection.channel()
+    """
+    url = url or settings().amqp_url
+    params = pika.URLParameters(url)
+    params.connection_attempts = 1
+    params.retry_delay = 0
+    params.socket_timeout = timeout
+    params.stack_timeout = timeout
+    params.blocked_connection_timeout = max(timeout, 30)
+    if heartbeat is not None:
+        params.heartbeat = heartbeat
+    if name:
+        params.client_properties = {"connection_name": name}
+    where = f"{params.host}:{params.port}"
+    try:
+        return pika.BlockingConnection(params)
+    except pika.exceptions.ProbableAuthenticationError:
+        raise _login_refused(params, where) from None
+    except pika.exceptions.AuthenticationError:
+        raise _login_refused(params, where) from None
+    except pika.exceptions.ProbableAccessDeniedError:
+        raise CourseError(
+            f"RabbitMQ at {where} let user '{params.credentials.username}' log in but not into "
+            f"virtual host '{params.virtual_host}'. Check AMQP_URL, or give the user permissions "
+            "on that vhost."
+        ) from None
+    except pika.exceptions.AMQPConnectionError as error:
+        raise CourseError(f"RabbitMQ is not reachable at {where} ({_reason(error)}). {START_HINT}") from None
+
+
+def _login_refused(params, where):
+    return CourseError(
+        f"RabbitMQ at {where} refused the login for user '{params.credentials.username}'. "
+        "Check RABBITMQ_USER / RABBITMQ_PASSWORD (or AMQP_URL) in your environment or .env; "
+        "the course's defaults are devuser / devpassword."
+    )
+
+
+def _reason(error):
+    """A short reason from pika's nested connection errors."""
+    text = repr(error)
+    if "Connection refused" in text or "ConnectionRefusedError" in text:
+        return "connection refused: nothing listens on that port"
+    if "timed out" in text.lower() or "Timeout" in text:
+        return "no answer before the time limit"
+    if "Name or service not known" in text or "gaierror" in text:
+        return "unknown host name"
+    if "StreamLostError" in text or "EOF" in text or "reset" in text.lower():
+        return "the connection was closed before the broker answered"
+    return type(error).__name__
+
+
+def declare_queue(channel, name, durable=True, exclusive=False, arguments=None):
+    """Declare a queue; a queue that already exists with other settings gets a clear message.
+
+    Queues are ``durable=True`` unless ``exclusive=True``: RabbitMQ 4.3 rejects the others.
+    Returns the queue's name (the broker's name for ``name=""``).
+    """
+    if not durable and not exclusive:
+        raise CourseError(f"Declare queue '{name}' durable=True or exclusive=True: newer brokers reject the others.")
+    try:
+        result = channel.queue_declare(queue=name, durable=durable, exclusive=exclusive, arguments=arguments)
+    except pika.exceptions.ChannelClosedByBroker as error:
+        if error.reply_code == 406:
+            raise CourseError(
+                f"Queue '{name}' already exists with other settings ({error.reply_text}). "
+                f"Delete it first (channel.queue_delete('{name}') on a new channel), or declare it "
+                "with the same settings."
+            ) from None
+        raise
+    return result.method.queue
+
+
+def publish(channel, routing_key, body, exchange="", persistent=True, headers=None, mandatory=False, **properties):
+    """Publish one message. A dict or list body is sent as JSON; ``persistent`` sets delivery mode 2."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+        properties.setdefault("content_type", "application/json")
+    if isinstance(body, str):
+        body = body.encode()
+    props = pika.BasicProperties(
+        delivery_mode=pika.DeliveryMode.Persistent if persistent else pika.DeliveryMode.Transient,
+        headers=headers,
+        **properties,
+    )
+    channel.basic_publish(exchange=exchange, routing_key=routing_key, body=body, properties=props, mandatory=mandatory)
+
+
+@dataclass
+class Message:
+    """One delivered message, with what a lesson wants to look at."""
+
+    body: bytes
+    routing_key: str
+    exchange: str
+    redelivered: bool
+    delivery_tag: int
+    properties: pika.BasicProperties = field(repr=False)
+
+    @property
+    def text(self):
+        return self.body.decode(errors="replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+    @property
+    def headers(self):
+        return self.properties.headers or {}
+
+
+def drain(channel, queue, max_messages=None, idle_timeout=1.0, deadline=10.0, ack=True):
+    """Consume from ``queue`` until a limit is reached; return the messages as a list.
+
+    Stops at the first of: ``max_messages`` taken, no message for ``idle_timeout`` seconds, or
+    ``deadline`` seconds in all. With ``ack=True`` each message is acknowledged after it is
+    taken; with ``ack=False`` they stay unacknowledged until the channel closes (then the broker
+    delivers them again).
+    """
+    messages = []
+    started = last_seen = time.monotonic()
+    for method, properties, body in channel.consume(queue, inactivity_timeout=0.05):
+        now = time.monotonic()
+        if method is not None:
+            last_seen = now
+            messages.append(Message(body, method.routing_key, method.exchange, method.redelivered, method.delivery_tag, properties))
+            if ack:
+                channel.basic_ack(method.delivery_tag)
+        if max_messages is not None and len(messages) >= max_messages:
+            break
+        if now - started >= deadline or now - last_seen >= idle_timeout:
+            break
+    channel.cancel()  # messages sent ahead (prefetched) but not taken go back to the queue
+    return messages

@@ -1,0 +1,439 @@
+"""Start, stop, restart and reset the course's broker, wherever the learner is.
+
+    python -m helpers.broker up | down | status | restart | reset
+
+Three backends, chosen in this order (``BROKER_BACKEND=docker|local|existing`` forces one):
+
+* **existing** - a broker already answers at AMQP_URL: it is used as it is.
+* **docker** - a Docker engine runs: ``docker/compose.yaml`` (the official image).
+* **local** - otherwise: a RabbitMQ node from the system's ``rabbitmq-server`` package, run as
+  the current user with the course's configuration (``docker/rabbitmq.conf`` and
+  ``docker/enabled_plugins``, the same files Docker mounts), its state in ``.broker/`` inside
+  the project, listening on 127.0.0.1 only. The package is installed where that can be done
+  (apt as root or with non-interactive sudo); elsewhere the exact command is printed.
+
+This is the only module that knows how the broker was started; lessons call ``restart()`` to
+show what survives a restart, and the rest of ``helpers`` only knows URLs from ``config``.
+
+Introduced in lesson 00 (``restart`` in lesson 06).
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import PROJECT_DIR, settings
+from .errors import CourseError
+
+DOCKER_DIR = PROJECT_DIR / "docker"
+COMPOSE_FILE = DOCKER_DIR / "compose.yaml"
+CONFIG_FILE = DOCKER_DIR / "rabbitmq.conf"
+PLUGINS_FILE = DOCKER_DIR / "enabled_plugins"
+STATE_DIR = PROJECT_DIR / ".broker"
+NODE_NAME = "course@localhost"
+READY_TIMEOUT = 120.0
+LOCAL_PORTS = {"AMQP": 5672, "management UI/API": 15672, "Prometheus": 15692, "clustering": 25672}
+
+# Where a system's package puts the scripts that run as the caller (on Debian, /usr/sbin's
+# wrappers switch to the rabbitmq user instead, so they are not used).
+SERVER_SCRIPTS = [
+    "/usr/lib/rabbitmq/bin/rabbitmq-server",
+    "/opt/homebrew/sbin/rabbitmq-server",
+    "/usr/local/sbin/rabbitmq-server",
+]
+
+
+def say(message):
+    print(message, flush=True)
+
+
+def port_is_open(host, port, timeout=1.0):
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def run(command, timeout=60, env=None, check=True):
+    """Run a command with a time limit; return its CompletedProcess (output captured)."""
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise CourseError(f"'{' '.join(map(str, command))}' did not finish within {timeout} s.") from None
+    except FileNotFoundError:
+        raise CourseError(f"'{command[0]}' is not installed.") from None
+    if check and result.returncode != 0:
+        output = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        raise CourseError(f"'{' '.join(map(str, command[:4]))}' failed: " + " | ".join(output))
+    return result
+
+
+def wait_until_ready(is_alive=lambda: True, timeout=READY_TIMEOUT, on_death=None):
+    """Wait, with a limit, until the broker takes an AMQP login and its management API answers."""
+    from .amqp import connect
+    from .management import management_api
+
+    stop_at = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < stop_at:
+        if not is_alive():
+            raise CourseError(on_death() if on_death else "The broker stopped while starting.")
+        try:
+            with connect(timeout=3):
+                pass
+            management_api(timeout=3).overview()
+            return
+        except CourseError as error:
+            last_error = error
+            if "refused the login" in str(error):
+                raise
+        time.sleep(0.5)
+    raise CourseError(f"The broker was not ready within {timeout:g} s ({last_error}).")
+
+
+# -- backend: a broker that is already running ------------------------------------------------
+class ExistingBroker:
+    name = "existing"
+
+    def up(self):
+        wait_until_ready(timeout=10)
+
+    def is_running(self):
+        current = settings()
+        return port_is_open(current.amqp_host, current.amqp_port)
+
+    def _not_ours(self, action):
+        raise CourseError(
+            f"The broker at {settings().amqp_host}:{settings().amqp_port} was not started by the course, "
+            f"so it cannot {action} it: do that the way it was started."
+        )
+
+    def down(self):
+        self._not_ours("stop")
+
+    def restart(self):
+        self._not_ours("restart")
+
+    def reset(self):
+        self._not_ours("reset")
+
+
+# -- backend: Docker -------------------------------------------------------------------------
+def docker_engine_runs():
+    """(True, why) if a Docker engine and Compose answer; else (False, why not)."""
+    if not shutil.which("docker"):
+        return False, "Docker is not installed"
+    try:
+        if subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode != 0:
+            return False, "Docker is installed but its engine is not running (docker info failed)"
+        if subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=10).returncode != 0:
+            return False, "Docker runs but the Compose plugin is missing (docker compose version failed)"
+    except subprocess.TimeoutExpired:
+        return False, "Docker did not answer within 10 s"
+    return True, "a Docker engine is running"
+
+
+class DockerBroker:
+    name = "docker"
+
+    def compose(self, *args, timeout=300):
+        command = ["docker", "compose", "--project-directory", str(DOCKER_DIR), "-f", str(COMPOSE_FILE)]
+        env_file = PROJECT_DIR / ".env"
+        if env_file.is_file():
+            command += ["--env-file", str(env_file)]
+        return run(command + list(args), timeout=timeout)
+
+    def is_running(self):
+        result = self.compose("ps", "--status", "running", "--quiet", "rabbitmq")
+        return bool(result.stdout.strip())
+
+    def up(self):
+        check_ports_free()
+        self.compose("up", "-d", "--wait", "rabbitmq")
+        wait_until_ready()
+
+    def down(self):
+        self.compose("down")
+
+    def restart(self):
+        self.compose("restart", "rabbitmq")
+        wait_until_ready()
+
+    def reset(self):
+        self.compose("down", "--volumes")
+        self.up()
+
+
+# -- backend: a local node from the system's package -----------------------------------------
+def find_server_script():
+    for candidate in SERVER_SCRIPTS:
+        if os.access(candidate, os.X_OK):
+            return Path(candidate)
+    found = shutil.which("rabbitmq-server")
+    if found and not found.startswith(("/usr/sbin", "/sbin")):
+        return Path(found)
+    return None
+
+
+def install_command():
+    """The command that installs RabbitMQ on this system, as a learner would type it."""
+    if platform.system() == "Darwin":
+        return "brew install rabbitmq"
+    if shutil.which("apt-get"):
+        return "sudo apt-get update && sudo apt-get install -y rabbitmq-server"
+    if shutil.which("dnf"):
+        return "sudo dnf install -y rabbitmq-server"
+    if shutil.which("zypper"):
+        return "sudo zypper install -y rabbitmq-server"
+    return "install RabbitMQ from your system's packages (or install Docker)"
+
+
+def install_server_package():
+    """Install Debian's rabbitmq-server where that can be done without asking; else explain."""
+    if shutil.which("apt-get"):
+        prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+        if prefix and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode != 0:
+            prefix = None
+        if prefix is not None:
+            say("Installing RabbitMQ from the system's packages (apt-get install rabbitmq-server)...")
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            run(prefix + ["apt-get", "update", "-q"], timeout=600, env=env)
+            run(prefix + ["apt-get", "install", "-y", "-q", "--no-install-recommends", "rabbitmq-server"], timeout=900, env=env)
+            stop_system_service(prefix)
+            return
+    raise CourseError(
+        "No Docker engine and no RabbitMQ package here. Install one, then run the command again: "
+        f"{install_command()}"
+    )
+
+
+def stop_system_service(prefix):
+    """The package may start its own system-wide broker on 5672; the course runs its own node."""
+    if shutil.which("systemctl") and subprocess.run(["systemctl", "is-active", "--quiet", "rabbitmq-server"]).returncode == 0:
+        say("Stopping the system's rabbitmq-server service (the course runs its own node)...")
+        subprocess.run(prefix + ["systemctl", "disable", "--now", "rabbitmq-server"], capture_output=True, timeout=120)
+
+
+def check_ports_free():
+    for what, port in LOCAL_PORTS.items():
+        if port_is_open("127.0.0.1", port, timeout=0.5):
+            raise CourseError(
+                f"Port {port} ({what}) is in use by another program, so the broker cannot start. "
+                f"See which with: ss -ltnp 'sport = :{port}'  (macOS: lsof -i :{port}); stop it and try again."
+            )
+
+
+class LocalNode:
+    name = "local"
+    pid_file = STATE_DIR / "rabbit.pid"
+    log_file = STATE_DIR / "log" / "console.log"
+
+    def environment(self):
+        """The variables that point the package's scripts at the course's files and state."""
+        conf_dir = STATE_DIR / "conf.d"
+        conf_dir.mkdir(parents=True, exist_ok=True)
+        (STATE_DIR / "home").mkdir(exist_ok=True)
+        (STATE_DIR / "log").mkdir(exist_ok=True)
+        (STATE_DIR / "rabbitmq-env.conf").touch()
+        course_conf = conf_dir / "10-course.conf"
+        if not course_conf.is_symlink():
+            course_conf.unlink(missing_ok=True)
+            course_conf.symlink_to(CONFIG_FILE)
+        (conf_dir / "90-local-node.conf").write_text(
+            "# Written by helpers/broker.py: the local node listens on this machine only.\n"
+            "listeners.tcp.1 = 127.0.0.1:5672\n"
+            "management.tcp.ip = 127.0.0.1\n"
+            "management.tcp.port = 15672\n"
+            "prometheus.tcp.ip = 127.0.0.1\n"
+            "prometheus.tcp.port = 15692\n"
+        )
+        current = settings()
+        return dict(
+            os.environ,
+            HOME=str(STATE_DIR / "home"),  # the Erlang cookie lives here
+            RABBITMQ_NODENAME=NODE_NAME,
+            RABBITMQ_CONF_ENV_FILE=str(STATE_DIR / "rabbitmq-env.conf"),
+            RABBITMQ_CONFIG_FILES=str(conf_dir),
+            RABBITMQ_ADVANCED_CONFIG_FILE=str(STATE_DIR / "advanced.config"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(PLUGINS_FILE),
+            RABBITMQ_MNESIA_BASE=str(STATE_DIR / "data"),
+            RABBITMQ_LOG_BASE=str(STATE_DIR / "log"),
+            RABBITMQ_PID_FILE=str(self.pid_file),
+            RABBITMQ_DEFAULT_USER=current.user,
+            RABBITMQ_DEFAULT_PASS=current.password,
+            RABBITMQ_DIST_PORT="25672",
+            ERL_EPMD_ADDRESS="127.0.0.1",
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
+        )
+
+    def pid(self):
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def is_running(self):
+        return self.pid() is not None
+
+    def ctl(self, *args, timeout=60, check=True):
+        script = find_server_script().parent / "rabbitmqctl"
+        return run([str(script), *args], timeout=timeout, env=self.environment(), check=check)
+
+    def up(self):
+        if self.is_running():
+            wait_until_ready()
+            return
+        script = find_server_script()
+        if script is None:
+            install_server_package()
+            script = find_server_script()
+            if script is None:
+                raise CourseError(f"rabbitmq-server was installed but its scripts were not found. Try: {install_command()}")
+        check_ports_free()
+        env = self.environment()
+        self.pid_file.unlink(missing_ok=True)
+        with open(self.log_file, "ab") as log:
+            process = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=STATE_DIR, start_new_session=True)
+        wait_until_ready(is_alive=lambda: process.poll() is None, on_death=self.why_it_stopped)
+
+    def why_it_stopped(self):
+        lines = self.log_file.read_text(errors="replace").strip().splitlines()[-6:] if self.log_file.exists() else []
+        return f"The local RabbitMQ node stopped while starting. Last lines of {self.log_file.relative_to(PROJECT_DIR)}: " + " | ".join(lines)
+
+    def down(self):
+        pid = self.pid()
+        if pid is None:
+            return
+        self.ctl("stop", check=False, timeout=60)
+        stop_at = time.monotonic() + 30
+        while self.pid() is not None and time.monotonic() < stop_at:
+            time.sleep(0.2)
+        if self.pid() is not None:  # the node did not stop when asked: end it
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
+
+    def restart(self):
+        self.down()
+        self.up()
+
+    def reset(self):
+        self.down()
+        shutil.rmtree(STATE_DIR / "data", ignore_errors=True)
+        self.up()
+
+
+# -- choosing a backend -----------------------------------------------------------------------
+BACKENDS = {"existing": ExistingBroker, "docker": DockerBroker, "local": LocalNode}
+
+
+def choose_backend():
+    """(backend, why): which broker the course uses here, and the reason, in plain words."""
+    forced = os.environ.get("BROKER_BACKEND", "").strip().lower()
+    if forced:
+        if forced not in BACKENDS:
+            raise CourseError(f"BROKER_BACKEND={forced} is not one of: {', '.join(BACKENDS)}.")
+        return BACKENDS[forced](), f"BROKER_BACKEND={forced}"
+    if LocalNode().is_running():
+        return LocalNode(), "the course's local node is running"
+    docker_ok, docker_why = docker_engine_runs()
+    if docker_ok and COMPOSE_FILE.exists() and DockerBroker().is_running():
+        return DockerBroker(), "the course's Docker container is running"
+    current = settings()
+    if current.amqp_host not in ("localhost", "127.0.0.1", "::1") or port_is_open(current.amqp_host, current.amqp_port):
+        return ExistingBroker(), f"a broker already answers at {current.amqp_host}:{current.amqp_port}"
+    if docker_ok:
+        return DockerBroker(), docker_why
+    return LocalNode(), f"{docker_why}, so the course runs a local node from the rabbitmq-server package"
+
+
+def broker_version():
+    from .management import management_api
+
+    overview = management_api(timeout=3).overview()
+    return overview.get("rabbitmq_version", "?")
+
+
+def describe_access():
+    current = settings()
+    return (
+        f"Management UI: {current.management_url}  (log in as {current.user} / {current.password})\n"
+        f"AMQP:          {current.amqp_host}:{current.amqp_port}   Prometheus: {current.prometheus_url}/metrics"
+    )
+
+
+def up():
+    backend, why = choose_backend()
+    say(f"Broker backend: {backend.name} ({why}).")
+    started = time.monotonic()
+    backend.up()
+    say(f"RabbitMQ {broker_version()} is ready ({time.monotonic() - started:.1f} s).")
+    say(describe_access())
+    return backend
+
+
+def down():
+    backend, why = choose_backend()
+    if backend.name == "existing" and "BROKER_BACKEND" not in why:
+        say("No broker started by the course is running.")
+        return
+    backend.down()
+    say(f"Broker stopped ({backend.name}).")
+
+
+def restart():
+    """Restart the broker for real (lesson 06 shows what survives), and wait until it is ready."""
+    backend, _ = choose_backend()
+    started = time.monotonic()
+    backend.restart()
+    say(f"Broker restarted ({backend.name}) in {time.monotonic() - started:.1f} s.")
+
+
+def reset():
+    """A clean broker for the next group: every queue, exchange and message gone."""
+    backend, _ = choose_backend()
+    backend.reset()
+    say(f"Broker reset ({backend.name}): a clean broker with only the course's user.")
+    say(describe_access())
+
+
+def status():
+    backend, why = choose_backend()
+    if not backend.is_running():
+        say(f"Not running. 'python -m helpers.broker up' would use: {backend.name} ({why}).")
+        return False
+    try:
+        version = broker_version()
+    except CourseError as error:
+        say(f"Backend {backend.name} ({why}), but the broker does not answer: {error}")
+        return False
+    say(f"Running: RabbitMQ {version}, backend {backend.name} ({why}).")
+    say(describe_access())
+    return True
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m helpers.broker", description="The course's RabbitMQ broker.")
+    parser.add_argument("command", choices=["up", "down", "status", "restart", "reset"])
+    args = parser.parse_args(argv)
+    try:
+        result = {"up": up, "down": down, "status": status, "restart": restart, "reset": reset}[args.command]()
+    except CourseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 1 if result is False else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Where the broker is: every URL and credential the course uses, read from the environment.
+
+Nothing else in ``helpers`` reads the environment. The defaults are the course's broker
+(``devuser`` / ``devpassword`` on localhost); a ``.env`` file at the top of the project, or
+environment variables, change them:
+
+=====================  ==========================================  ================
+variable               meaning                                     default
+=====================  ==========================================  ================
+RABBITMQ_USER          user the course's broker is created with    devuser
+RABBITMQ_PASSWORD      that user's password                        devpassword
+AMQP_URL               where clients connect (AMQP 0-9-1)          built from above
+MANAGEMENT_URL         the management UI and HTTP API              http://localhost:15672
+PROMETHEUS_URL         the broker's Prometheus endpoint            http://localhost:15692
+=====================  ==========================================  ================
+
+Introduced in lesson 00.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DOTENV_FILE = PROJECT_DIR / ".env"
+
+DEFAULT_USER = "devuser"
+DEFAULT_PASSWORD = "devpassword"
+
+
+def read_dotenv(path=DOTENV_FILE):
+    """The ``KEY=value`` lines of a .env file as a dict (comments and blank lines skipped)."""
+    values = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def env(name, default=None):
+    """An environment variable, else the .env file's value, else the default."""
+    if name in os.environ:
+        return os.environ[name]
+    return read_dotenv().get(name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the broker is and how to log in. ``settings()`` builds one from the environment."""
+
+    amqp_url: str
+    management_url: str
+    prometheus_url: str
+    user: str
+    password: str
+
+    @property
+    def amqp_host(self):
+        return urlsplit(self.amqp_url).hostname or "localhost"
+
+    @property
+    def amqp_port(self):
+        return urlsplit(self.amqp_url).port or 5672
+
+    @property
+    def management_port(self):
+        return urlsplit(self.management_url).port or 15672
+
+    @property
+    def prometheus_port(self):
+        return urlsplit(self.prometheus_url).port or 15692
+
+    @property
+    def vhost(self):
+        path = urlsplit(self.amqp_url).path
+        return unquote(path[1:]) if len(path) > 1 else "/"
+
+
+def settings():
+    """The current settings (read anew each call, so a changed environment takes effect)."""
+    user = env("RABBITMQ_USER", DEFAULT_USER)
+    password = env("RABBITMQ_PASSWORD", DEFAULT_PASSWORD)
+    amqp_url = env("AMQP_URL") or f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@localhost:5672/"
+    parts = urlsplit(amqp_url)
+    # Log in to the management API as the AMQP user unless told otherwise.
+    if parts.username is not None:
+        user = unquote(parts.username)
+        password = unquote(parts.password or "")
+    return Settings(
+        amqp_url=amqp_url,
+        management_url=env("MANAGEMENT_URL", "http://localhost:15672").rstrip("/"),
+        prometheus_url=env("PROMETHEUS_URL", "http://localhost:15692").rstrip("/"),
+        user=user,
+        password=password,
+    )

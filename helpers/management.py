@@ -1,0 +1,187 @@
+"""Reading the broker back through its management HTTP API, as dicts and pandas DataFrames.
+
+Every request has a timeout, and every failure a learner can meet (API down, login refused, a
+queue that does not exist) becomes a one-line CourseError. The API's statistics are refreshed
+about once a second (see docker/rabbitmq.conf), so ``wait_for_queue`` waits, with a limit, for
+a figure to reach the value a lesson expects before showing it.
+
+Introduced in lesson 01 (``queue_history`` in lesson 02).
+"""
+
+import time
+from urllib.parse import quote
+
+import pandas as pd
+import requests
+
+from .config import settings
+from .errors import CourseError
+
+START_HINT = "Start it with: make broker  (or: python -m helpers.broker up)"
+
+QUEUE_COLUMNS = ["name", "type", "durable", "messages", "messages_ready", "messages_unacknowledged", "consumers"]
+
+
+def _quote(part):
+    return quote(part, safe="")
+
+
+class ManagementAPI:
+    """A small client for the management HTTP API. ``management_api()`` makes one from the settings."""
+
+    def __init__(self, url, user, password, vhost="/", timeout=5.0):
+        self.url = url.rstrip("/")
+        self.vhost = vhost
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.auth = (user, password)
+
+    # -- plumbing ------------------------------------------------------------------------
+    def request(self, method, path, **kwargs):
+        """Send one request to ``/api/<path>``; return the decoded JSON (or None)."""
+        url = f"{self.url}/api/{path}"
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.exceptions.ConnectionError:
+            raise CourseError(f"The management API is not reachable at {self.url}. {START_HINT}") from None
+        except requests.exceptions.Timeout:
+            raise CourseError(f"The management API at {self.url} did not answer within {self.timeout:g} s.") from None
+        if response.status_code == 401:
+            raise CourseError(
+                f"The management API at {self.url} refused the login for user '{self.session.auth[0]}'. "
+                "Check RABBITMQ_USER / RABBITMQ_PASSWORD (or AMQP_URL); the course's defaults are devuser / devpassword."
+            )
+        if response.status_code == 404:
+            raise CourseError(f"Not found on the broker: {path}")
+        if response.status_code >= 400:
+            raise CourseError(f"The management API answered {response.status_code} to {method} {path}: {response.text[:200]}")
+        if not response.content:
+            return None
+        return response.json()
+
+    def get(self, path, **params):
+        return self.request("GET", path, params=params or None)
+
+    def vhost_path(self, kind, name=None):
+        """``queues/%2F`` or ``queues/%2F/<name>``: the API path of an object in our vhost."""
+        path = f"{kind}/{_quote(self.vhost)}"
+        return path if name is None else f"{path}/{_quote(name)}"
+
+    # -- what is on the broker -----------------------------------------------------------
+    def overview(self):
+        """The broker's overview: version, node, totals, message rates."""
+        return self.get("overview")
+
+    def nodes(self):
+        return pd.DataFrame(self.get("nodes"))
+
+    def queue(self, name):
+        """One queue as a dict (raises CourseError if it does not exist)."""
+        return self.get(self.vhost_path("queues", name))
+
+    def queue_exists(self, name):
+        try:
+            self.queue(name)
+        except CourseError:
+            return False
+        return True
+
+    def queues(self, names=None):
+        """The queues of our vhost as a DataFrame (only ``names`` if given), one row a queue."""
+        rows = self.get(self.vhost_path("queues"))
+        if names is not None:
+            rows = [row for row in rows if row["name"] in set(names)]
+        frame = pd.DataFrame([{column: row.get(column, 0) for column in QUEUE_COLUMNS} for row in rows], columns=QUEUE_COLUMNS)
+        return frame.sort_values("name").reset_index(drop=True)
+
+    def exchanges(self, include_defaults=False):
+        """The exchanges of our vhost (without the built-in ``amq.*`` and default ones unless asked)."""
+        rows = self.get(self.vhost_path("exchanges"))
+        if not include_defaults:
+            rows = [row for row in rows if row["name"] and not row["name"].startswith("amq.")]
+        columns = ["name", "type", "durable", "auto_delete"]
+        frame = pd.DataFrame([{column: row.get(column) for column in columns} for row in rows], columns=columns)
+        return frame.sort_values("name").reset_index(drop=True)
+
+    def bindings(self, include_default=False):
+        """Bindings of our vhost: which exchange routes to which queue with which key."""
+        rows = self.get(self.vhost_path("bindings"))
+        if not include_default:
+            rows = [row for row in rows if row["source"]]
+        columns = ["source", "destination", "destination_type", "routing_key"]
+        frame = pd.DataFrame([{column: row.get(column) for column in columns} for row in rows], columns=columns)
+        return frame.sort_values(["source", "destination", "routing_key"]).reset_index(drop=True)
+
+    def connections(self):
+        rows = self.get("connections")
+        columns = ["name", "user", "state", "channels", "client_properties"]
+        frame = pd.DataFrame([{column: row.get(column) for column in columns} for row in rows], columns=columns)
+        frame["connection_name"] = [props.get("connection_name", "") if isinstance(props, dict) else "" for props in frame.pop("client_properties")]
+        return frame
+
+    def consumers(self):
+        """Consumers of our vhost: which queue, which channel, its prefetch and ack mode."""
+        rows = self.get(f"consumers/{_quote(self.vhost)}")
+        return pd.DataFrame(
+            [
+                {
+                    "queue": row.get("queue", {}).get("name"),
+                    "consumer_tag": row.get("consumer_tag"),
+                    "prefetch_count": row.get("prefetch_count"),
+                    "ack_required": row.get("ack_required"),
+                    "connection_name": row.get("channel_details", {}).get("connection_name"),
+                }
+                for row in rows
+            ],
+            columns=["queue", "consumer_tag", "prefetch_count", "ack_required", "connection_name"],
+        )
+
+    def queue_history(self, name, seconds=60, every=1):
+        """A queue's recent depth and rates from the API's own samples, one row a sample.
+
+        Columns: ``messages``, ``messages_ready``, ``messages_unacknowledged`` (counts) and
+        ``publish``, ``deliver_get``, ``ack`` (messages per second), indexed by the sample's time.
+        """
+        params = {"lengths_age": seconds, "lengths_incr": every, "msg_rates_age": seconds, "msg_rates_incr": every}
+        queue = self.get(self.vhost_path("queues", name), **params)
+        series = {}
+        for field in ("messages", "messages_ready", "messages_unacknowledged"):
+            for sample in queue.get(f"{field}_details", {}).get("samples", []):
+                series.setdefault(sample["timestamp"], {})[field] = sample["sample"]
+        stats = queue.get("message_stats", {})
+        for rate in ("publish", "deliver_get", "ack"):
+            samples = sorted(stats.get(f"{rate}_details", {}).get("samples", []), key=lambda s: s["timestamp"])
+            for previous, current in zip(samples, samples[1:]):
+                seconds_between = (current["timestamp"] - previous["timestamp"]) / 1000
+                per_second = (current["sample"] - previous["sample"]) / seconds_between if seconds_between else 0.0
+                series.setdefault(current["timestamp"], {})[rate] = per_second
+        frame = pd.DataFrame.from_dict(series, orient="index").sort_index()
+        frame.index = pd.to_datetime(frame.index, unit="ms")
+        frame.index.name = "time"
+        return frame
+
+    # -- waiting for the statistics to catch up -------------------------------------------
+    def wait_for_queue(self, name, timeout=10.0, **expected):
+        """Poll a queue until its fields equal ``expected`` (e.g. ``messages=3``); return it.
+
+        The management statistics lag the broker by up to a second or two; this waits for
+        them, and raises a CourseError that shows what it last saw if ``timeout`` runs out.
+        """
+        stop_at = time.monotonic() + timeout
+        while True:
+            try:
+                queue = self.queue(name)
+            except CourseError:
+                queue = {}
+            seen = {key: queue.get(key) for key in expected}
+            if queue and seen == expected:
+                return queue
+            if time.monotonic() >= stop_at:
+                raise CourseError(f"Queue '{name}' did not reach {expected} within {timeout:g} s (last seen: {seen}).")
+            time.sleep(0.25)
+
+
+def management_api(timeout=5.0):
+    """A ManagementAPI for the course's broker, from the settings in ``helpers.config``."""
+    current = settings()
+    return ManagementAPI(current.management_url, current.user, current.password, vhost=current.vhost, timeout=timeout)
