@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pika
 import pika.exceptions
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from .config import settings
 from .errors import CourseError
@@ -53,7 +54,7 @@ def connect(url=None, timeout=5.0, heartbeat=None, name=None):
             f"virtual host '{params.virtual_host}'. Check AMQP_URL, or give the user permissions "
             "on that vhost."
         ) from None
-    except pika.exceptions.AMQPConnectionError as error:
+    except (pika.exceptions.AMQPConnectionError, AMQPConnectorException) as error:
         raise CourseError(f"RabbitMQ is not reachable at {where} ({_reason(error)}). {START_HINT}") from None
 
 
@@ -70,6 +71,8 @@ def _reason(error):
     text = repr(error)
     if "Connection refused" in text or "ConnectionRefusedError" in text:
         return "connection refused: nothing listens on that port"
+    if "handshake" in text.lower():
+        return "something listens on that port but did not answer as RabbitMQ in time"
     if "timed out" in text.lower() or "Timeout" in text:
         return "no answer before the time limit"
     if "Name or service not known" in text or "gaierror" in text:

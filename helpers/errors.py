@@ -24,7 +24,6 @@ def show_course_errors_briefly():
         return
 
     def _one_line(shell, etype, value, tb, tb_offset=None):
-        print(f"{etype.__name__}: {value}")
-        return None
+        return [f"{etype.__name__}: {value}"]
 
     shell.set_custom_exc((CourseError,), _one_line)

@@ -1,0 +1,42 @@
+# The course's commands. The two a learner needs: `make lab` and `make test`.
+# Everything else is here for instructors and maintainers.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+READY  := $(VENV)/.installed
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: help lab test setup broker down status restart reset notebooks benchmark clean
+
+help:
+	@echo "make lab       set everything up, start the broker, open the course in JupyterLab"
+	@echo "make test      set everything up, start the broker, run every test and notebook"
+	@echo "make broker | down | status | restart | reset   the course's RabbitMQ"
+	@echo "make notebooks re-run every lesson to refresh its stored outputs"
+
+# The virtual environment, re-made when requirements.txt or pyproject.toml change.
+$(READY): requirements.txt pyproject.toml tools/setup_venv.sh
+	@PYTHON="$(PYTHON)" VENV="$(VENV)" sh tools/setup_venv.sh
+	@touch $(READY)
+
+setup: $(READY)
+
+broker: setup
+	@$(BIN)/python -m helpers.broker up
+
+down status restart reset: setup
+	@$(BIN)/python -m helpers.broker $@
+
+test: broker
+	$(BIN)/pytest
+
+lab: broker
+	@echo "Opening JupyterLab on the lessons; if no browser opens, open the http://localhost:8888/lab?token=... URL printed below."
+	@$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $(ROOT_FLAG) notebooks/00_set_up_and_check.ipynb
+
+notebooks: broker
+	$(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
+
+clean: down
+	rm -rf $(VENV) .broker

@@ -1,0 +1,48 @@
+"""Exercise checks: each says in plain words what is right, or what is still wrong.
+
+A check prints one line, starting with a tick or a cross, and returns True or False; it never
+raises, so a learner can try again. Lesson-specific checks are built on ``report``.
+
+Introduced in lesson 00.
+"""
+
+from .errors import CourseError
+from .management import management_api
+
+
+def report(ok, praise, problem):
+    """Print ``praise`` (if ok) or ``problem``, marked so a glance tells which; return ok."""
+    print(f"✅ {praise}" if ok else f"❌ {problem}")
+    return bool(ok)
+
+
+def check_all(*results):
+    """True if every check passed (each has already printed its own line)."""
+    return all(results)
+
+
+def queue_or_none(name):
+    try:
+        return management_api().queue(name)
+    except CourseError:
+        return None
+
+
+def check_queue(name, durable=None, messages=None, arguments=None, wait=5.0):
+    """Does queue ``name`` exist, with these settings and this many messages?"""
+    queue = queue_or_none(name)
+    if queue is None:
+        return report(False, "", f"There is no queue named '{name}' yet: declare it (channel.queue_declare).")
+    if durable is not None and queue.get("durable") != durable:
+        word = "durable" if durable else "not durable"
+        return report(False, "", f"Queue '{name}' should be {word}: delete it and declare it again with durable={durable}.")
+    for key, value in (arguments or {}).items():
+        if queue.get("arguments", {}).get(key) != value:
+            return report(False, "", f"Queue '{name}' should have the argument {key}={value!r} (it has {queue.get('arguments', {})}).")
+    if messages is not None:
+        try:
+            queue = management_api().wait_for_queue(name, timeout=wait, messages=messages)
+        except CourseError:
+            have = queue_or_none(name).get("messages", 0)
+            return report(False, "", f"Queue '{name}' holds {have} message(s); it should hold {messages}.")
+    return report(True, f"Queue '{name}' is as it should be.", "")

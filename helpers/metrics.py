@@ -1,0 +1,89 @@
+"""Recording a queue's depth and rates while something runs, from the management API.
+
+    with QueueSampler(["tasks"]) as sampler:
+        ...  # publish, start workers, wait
+    frame = sampler.frame()   # one row a queue a sample
+
+The sampler polls once a second (the broker refreshes its statistics as often; see
+docker/rabbitmq.conf) in a background thread, and stops by itself after ``max_duration``.
+
+Introduced in lesson 02 (the sampler in lesson 03).
+"""
+
+import threading
+import time
+
+import pandas as pd
+
+from .errors import CourseError
+from .management import management_api
+
+SAMPLE_COLUMNS = ["seconds", "queue", "messages", "messages_ready", "messages_unacknowledged", "consumers",
+                  "publish_rate", "deliver_rate", "ack_rate"]
+
+
+def queue_sample(queue):
+    """The figures of one queue (a dict from the management API), flattened to one row."""
+    stats = queue.get("message_stats", {})
+    return {
+        "queue": queue["name"],
+        "messages": queue.get("messages", 0),
+        "messages_ready": queue.get("messages_ready", 0),
+        "messages_unacknowledged": queue.get("messages_unacknowledged", 0),
+        "consumers": queue.get("consumers", 0),
+        "publish_rate": stats.get("publish_details", {}).get("rate", 0.0),
+        "deliver_rate": stats.get("deliver_get_details", {}).get("rate", 0.0),
+        "ack_rate": stats.get("ack_details", {}).get("rate", 0.0),
+    }
+
+
+class QueueSampler:
+    """Samples queues every ``interval`` seconds in a background thread, for at most ``max_duration``."""
+
+    def __init__(self, queues, interval=1.0, max_duration=120.0):
+        self.queues = [queues] if isinstance(queues, str) else list(queues)
+        self.interval = interval
+        self.max_duration = max_duration
+        self.rows = []
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = None
+        self.api = management_api(timeout=min(5.0, max(1.0, interval * 2)))
+
+    def start(self):
+        self.started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="queue-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def sample_now(self):
+        """Take one sample of every queue now (a queue that does not exist yet is skipped)."""
+        seconds = round(time.monotonic() - self.started, 2)
+        for name in self.queues:
+            try:
+                self.rows.append({"seconds": seconds, **queue_sample(self.api.queue(name))})
+            except CourseError as error:
+                self.errors.append(str(error))
+
+    def _run(self):
+        while not self._stop.is_set() and time.monotonic() - self.started < self.max_duration:
+            tick = time.monotonic()
+            self.sample_now()
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - tick)))
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.sample_now()  # the last moment, so a chart ends where the run ended
+        return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def frame(self):
+        """The samples as a DataFrame: one row a queue a sample, ``seconds`` since the start."""
+        return pd.DataFrame(self.rows, columns=SAMPLE_COLUMNS)

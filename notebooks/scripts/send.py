@@ -1,0 +1,54 @@
+"""Send one message to the queue 'hello'.
+
+    python notebooks/scripts/send.py                  # sends 'Hello World!'
+    python notebooks/scripts/send.py Hi there         # sends 'Hi there'
+"""
+
+import os
+import sys
+
+import pika
+import pika.exceptions
+
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://devuser:devpassword@localhost:5672/")
+START_HINT = "Start the course's broker with: make broker  (or: python -m helpers.broker up)"
+
+
+def connect():
+    """Connect to RabbitMQ, or print one line saying what is wrong and exit with status 1."""
+    params = pika.URLParameters(AMQP_URL)
+    where = f"{params.host}:{params.port}"
+    try:
+        return pika.BlockingConnection(params)
+    except (pika.exceptions.ProbableAuthenticationError,
+            pika.exceptions.AuthenticationError,
+            pika.exceptions.ProbableAccessDeniedError):
+        print(f"RabbitMQ at {where} refused the login for user '{params.credentials.username}'"
+              f" (vhost '{params.virtual_host}'): check AMQP_URL; the course's broker uses"
+              f" devuser / devpassword. {START_HINT}", file=sys.stderr)
+    except pika.exceptions.AMQPConnectionError:
+        print(f"Cannot connect to RabbitMQ at {where}: is it running? {START_HINT}", file=sys.stderr)
+    sys.exit(1)
+
+
+def main():
+    # The message is the text given on the command line, or 'Hello World!'.
+    message = " ".join(sys.argv[1:]) or "Hello World!"
+
+    connection = connect()
+    channel = connection.channel()
+
+    # Declaring a queue is idempotent: it is created only if it does not exist yet.
+    # durable=True: the queue itself survives a broker restart.
+    channel.queue_declare(queue="hello", durable=True)
+
+    # The default exchange ("") delivers a message to the queue named by routing_key.
+    channel.basic_publish(exchange="", routing_key="hello", body=message)
+    print(f" [x] Sent '{message}'")
+
+    # Closing the connection makes sure the message has really left this program.
+    connection.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""helpers.amqp against the real broker: fast clear failures, and consumption that always ends."""
+
+import threading
+import time
+
+import pytest
+
+from helpers.amqp import connect, declare_queue, drain, publish
+from helpers.errors import CourseError
+from silent_server import SilentServer
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_broker_down_gives_one_line_within_5_seconds():
+    started = time.monotonic()
+    with pytest.raises(CourseError) as error:
+        connect(f"amqp://devuser:devpassword@127.0.0.1:{free_port()}/")
+    assert time.monotonic() - started < 5
+    message = str(error.value)
+    assert "\n" not in message
+    assert "not reachable" in message and "make broker" in message
+
+
+def test_a_port_that_never_answers_fails_within_the_timeout():
+    with SilentServer() as server:
+        started = time.monotonic()
+        with pytest.raises(CourseError, match="not reachable"):
+            connect(f"amqp://devuser:devpassword@127.0.0.1:{server.port}/", timeout=2)
+        assert time.monotonic() - started < 5
+
+
+def test_wrong_password_says_the_login_was_refused():
+    with pytest.raises(CourseError, match="refused the login for user 'devuser'"):
+        connect("amqp://devuser:not-the-password@localhost:5672/")
+
+
+def test_drain_returns_after_the_idle_timeout_when_nothing_waits(channel, queue_name):
+    declare_queue(channel, queue_name)
+    started = time.monotonic()
+    assert drain(channel, queue_name, idle_timeout=0.5, deadline=10) == []
+    assert 0.4 < time.monotonic() - started < 2
+
+
+def test_drain_stops_at_max_messages_and_leaves_the_rest(channel, queue_name, api):
+    declare_queue(channel, queue_name)
+    for number in range(5):
+        publish(channel, queue_name, {"n": number})
+    taken = drain(channel, queue_name, max_messages=2, idle_timeout=2)
+    assert [message.json()["n"] for message in taken] == [0, 1]
+    assert api.wait_for_queue(queue_name, messages=3)["messages"] == 3
+
+
+def test_drain_stops_at_the_deadline_while_messages_keep_coming(channel, queue_name):
+    declare_queue(channel, queue_name)
+
+    def trickle():
+        with connect(name="pytest-trickle") as connection:
+            producer = connection.channel()
+            for number in range(30):
+                publish(producer, queue_name, str(number))
+                time.sleep(0.1)
+
+    producer = threading.Thread(target=trickle)
+    producer.start()
+    started = time.monotonic()
+    taken = drain(channel, queue_name, idle_timeout=2, deadline=1)
+    elapsed = time.monotonic() - started
+    producer.join(timeout=10)
+    assert 0.9 < elapsed < 1.5
+    assert 3 < len(taken) < 30
+
+
+def test_unacked_messages_come_back_marked_redelivered(queue_name):
+    with connect() as first:
+        channel = first.channel()
+        declare_queue(channel, queue_name)
+        publish(channel, queue_name, "job")
+        assert [m.redelivered for m in drain(channel, queue_name, ack=False, idle_timeout=0.5)] == [False]
+    with connect() as second:
+        again = drain(second.channel(), queue_name, idle_timeout=1)
+    assert [(m.text, m.redelivered) for m in again] == [("job", True)]
+
+
+def test_redeclaring_a_queue_with_other_arguments_is_explained(channel, queue_name):
+    declare_queue(channel, queue_name)
+    with pytest.raises(CourseError, match=f"Queue '{queue_name}' already exists with other settings"):
+        declare_queue(channel, queue_name, arguments={"x-max-length": 10})
+
+
+def test_a_queue_that_is_neither_durable_nor_exclusive_is_refused(channel):
+    with pytest.raises(CourseError, match="durable=True or exclusive=True"):
+        declare_queue(channel, "never-declared", durable=False)

@@ -1,0 +1,116 @@
+"""docker/compose.yaml, checked without a Docker engine (CI has none).
+
+The file is validated against the Compose Specification's JSON schema (vendored in
+tests/schemas/, see its README), then the course's own rules are checked.
+"""
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from helpers.broker import COMPOSE_FILE, CONFIG_FILE, PLUGINS_FILE
+
+SCHEMA_FILE = Path(__file__).parent / "schemas" / "compose-spec.json"
+
+
+@pytest.fixture(scope="module")
+def validator():
+    schema = json.loads(SCHEMA_FILE.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def service(compose):
+    assert list(compose["services"]) == ["rabbitmq"]
+    return compose["services"]["rabbitmq"]
+
+
+def test_schema_is_the_compose_spec():
+    schema = json.loads(SCHEMA_FILE.read_text())
+    assert schema["title"] == "Compose Specification"
+    assert schema["$schema"].startswith("https://json-schema.org/draft/2019-09/")
+
+
+def test_compose_file_follows_the_compose_spec(validator, compose):
+    errors = [error.message for error in validator.iter_errors(compose)]
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        lambda data: data["services"]["rabbitmq"].update(ports=5672),
+        lambda data: data.update(servces=data["services"]),
+        lambda data: data["services"]["rabbitmq"].update(helthcheck={}),
+        lambda data: data["services"]["rabbitmq"]["volumes"][0].update(readonly=True),
+    ],
+    ids=["ports-as-int", "unknown-top-level-key", "misspelt-service-key", "misspelt-volume-key"],
+)
+def test_schema_rejects_a_broken_compose_file(validator, compose, break_it):
+    broken = copy.deepcopy(compose)
+    break_it(broken)
+    assert not validator.is_valid(broken)
+
+
+def test_image_is_official_rabbitmq_4_management(service):
+    assert re.fullmatch(r"rabbitmq:4\.\d+-management", service["image"]), service["image"]
+
+
+def host_ip(port):
+    if isinstance(port, dict):
+        return port.get("host_ip")
+    parts = str(port).split(":")
+    return parts[0] if len(parts) == 3 else None  # "HOST_IP:HOST_PORT:CONTAINER_PORT"
+
+
+def test_ports_are_published_on_localhost_only(service):
+    assert len(service["ports"]) == 3
+    for port in service["ports"]:
+        assert host_ip(port) == "127.0.0.1", port
+    published = {int(str(port).rsplit(":", 1)[-1]) for port in service["ports"]}
+    assert published == {5672, 15672, 15692}
+
+
+def test_mounts_the_same_files_as_the_local_node(service):
+    binds = {v["target"]: v for v in service["volumes"] if v["type"] == "bind"}
+    sources = {target: (COMPOSE_FILE.parent / v["source"]).resolve() for target, v in binds.items()}
+    assert sources == {
+        "/etc/rabbitmq/conf.d/10-course.conf": CONFIG_FILE.resolve(),
+        "/etc/rabbitmq/enabled_plugins": PLUGINS_FILE.resolve(),
+    }
+    for target, source in sources.items():
+        assert source.is_file(), source
+        assert binds[target].get("read_only") is True, target
+
+
+def test_data_lives_in_a_named_volume(compose, service):
+    data = [v for v in service["volumes"] if v["target"] == "/var/lib/rabbitmq"]
+    assert len(data) == 1 and data[0]["type"] == "volume"
+    assert data[0]["source"] in compose["volumes"]
+    assert service.get("hostname"), "a fixed hostname keeps the node name (and its data) stable"
+
+
+def test_has_a_healthcheck(service):
+    check = service["healthcheck"]
+    assert "rabbitmq-diagnostics" in check["test"]
+    assert not check.get("disable", False)
+    for key in ("interval", "timeout", "retries", "start_period"):
+        assert key in check, key
+
+
+def test_credentials_default_to_the_course_user(service):
+    environment = service["environment"]
+    assert environment["RABBITMQ_DEFAULT_USER"] == "${RABBITMQ_USER:-devuser}"
+    assert environment["RABBITMQ_DEFAULT_PASS"] == "${RABBITMQ_PASSWORD:-devpassword}"

@@ -1,0 +1,278 @@
+"""The guide's four scripts (notebooks/scripts/), run as a learner runs them, against the real broker.
+
+The scripts use the fixed queue names 'hello' and 'task_queue'; each test starts with both deleted.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pika
+import pika.exceptions
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "notebooks" / "scripts"
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://devuser:devpassword@localhost:5672/")
+QUEUES = ("hello", "task_queue")
+JOBS = ("resize-image", "send-email", "generate-report")
+
+
+def run(script, *args, url=AMQP_URL, timeout=30):
+    """Run one script to its end; return the CompletedProcess (text stdout/stderr)."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args],
+        capture_output=True, text=True, timeout=timeout, env=script_env(url),
+    )
+
+
+def script_env(url=AMQP_URL):
+    return dict(os.environ, AMQP_URL=url, PYTHONUNBUFFERED="1")
+
+
+def open_channel():
+    params = pika.URLParameters(AMQP_URL)
+    params.connection_attempts = 1
+    params.socket_timeout = 5
+    params.stack_timeout = 5
+    connection = pika.BlockingConnection(params)
+    return connection, connection.channel()
+
+
+def message_count(queue):
+    """Messages ready in ``queue`` (a passive declare: it does not create the queue)."""
+    connection, channel = open_channel()
+    try:
+        return channel.queue_declare(queue=queue, passive=True).method.message_count
+    finally:
+        connection.close()
+
+
+def wait_for_count(queue, expected, timeout=5.0):
+    """The queue's message count once it equals ``expected``, else the last one seen after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        count = message_count(queue)
+        if count == expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.1)
+
+
+def delete_queues():
+    try:
+        connection, channel = open_channel()
+    except pika.exceptions.AMQPConnectionError as error:
+        pytest.fail(f"RabbitMQ is not reachable at {AMQP_URL} ({error!r}); start it with: make broker")
+    for queue in QUEUES:
+        channel.queue_delete(queue=queue)
+    connection.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_queues():
+    """Each test starts with 'hello' and 'task_queue' gone, and leaves them gone."""
+    delete_queues()
+    yield
+    delete_queues()
+
+
+def lines_with(output, text):
+    return [line for line in output.splitlines() if text in line]
+
+
+def test_send_then_receive_gets_the_message():
+    sent = run("send.py")
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout == " [x] Sent 'Hello World!'\n"
+
+    received = run("receive.py", "--idle-timeout", "1")
+    assert received.returncode == 0, received.stderr
+    assert " [*] Waiting for messages. To exit press CTRL+C" in received.stdout
+    assert lines_with(received.stdout, "Received") == [" [x] Received 'Hello World!'"]
+    assert message_count("hello") == 0
+
+
+def test_send_takes_the_text_from_the_command_line():
+    sent = run("send.py", "Hi", "there")
+    assert sent.stdout == " [x] Sent 'Hi there'\n"
+    received = run("receive.py", "--idle-timeout", "1")
+    assert lines_with(received.stdout, "Received") == [" [x] Received 'Hi there'"]
+
+
+def test_receive_max_messages_leaves_the_rest_in_the_queue():
+    for n in range(3):
+        assert run("send.py", f"message {n}").returncode == 0
+
+    received = run("receive.py", "--max-messages", "2")
+    assert received.returncode == 0, received.stderr
+    assert lines_with(received.stdout, "Received") == [" [x] Received 'message 0'", " [x] Received 'message 1'"]
+    # Messages the broker had sent ahead but the script did not take went back to the queue.
+    assert wait_for_count("hello", 1) == 1
+
+
+def test_worker_does_the_three_jobs_and_empties_the_queue():
+    enqueued = run("enqueue_tasks.py")
+    assert enqueued.returncode == 0, enqueued.stderr
+    sent_lines = enqueued.stdout.splitlines()
+    assert len(sent_lines) == 3
+    for line, task in zip(sent_lines, JOBS):
+        assert f"Sent job {task} (" in line
+
+    worker = run("worker.py", "--idle-timeout", "2")
+    assert worker.returncode == 0, worker.stderr
+    assert lines_with(worker.stdout, "Done") == [f" [x] Done {task}" for task in JOBS]
+    assert len(lines_with(worker.stdout, "Received job")) == 3
+    assert "failed" not in worker.stdout
+    # The job ids the worker saw are the ones enqueue_tasks.py printed.
+    job_ids = {line.rsplit("(", 1)[1] for line in sent_lines}
+    assert {line.rsplit("(", 1)[1] for line in lines_with(worker.stdout, "Received job")} == job_ids
+    assert message_count("task_queue") == 0
+
+
+def test_jobs_are_persistent_json_with_the_documented_fields():
+    assert run("enqueue_tasks.py").returncode == 0
+    connection, channel = open_channel()
+    try:
+        jobs = []
+        for _ in JOBS:
+            method, properties, body = channel.basic_get("task_queue", auto_ack=True)
+            assert method is not None
+            assert properties.delivery_mode == 2
+            jobs.append(json.loads(body))
+    finally:
+        connection.close()
+    assert [job["task"] for job in jobs] == list(JOBS)
+    for job in jobs:
+        assert set(job) >= {"job_id", "task", "payload", "duration"}
+        uuid.UUID(job["job_id"])
+        assert 0 < job["duration"] <= 1
+        assert not job["payload"].get("fail")
+
+
+def test_worker_max_messages_stops_after_n_jobs():
+    assert run("enqueue_tasks.py").returncode == 0
+    worker = run("worker.py", "--max-messages", "2")
+    assert worker.returncode == 0, worker.stderr
+    assert lines_with(worker.stdout, "Done") == [f" [x] Done {task}" for task in JOBS[:2]]
+    assert wait_for_count("task_queue", 1) == 1
+
+
+def test_a_failing_job_is_requeued_once_then_dropped():
+    connection, channel = open_channel()
+    channel.queue_declare(queue="task_queue", durable=True)
+    job = {"job_id": str(uuid.uuid4()), "task": "resize-image",
+           "payload": {"image": "photos/broken.jpg", "size": [10, 10], "fail": True}, "duration": 0.1}
+    channel.basic_publish("", "task_queue", json.dumps(job),
+                          pika.BasicProperties(delivery_mode=2, content_type="application/json"))
+    connection.close()
+
+    worker = run("worker.py", "--idle-timeout", "2")
+    assert worker.returncode == 0, worker.stderr
+    assert len(lines_with(worker.stdout, job["job_id"])) == 2  # delivered twice
+    assert len(lines_with(worker.stdout, "requeued")) == 1
+    assert len(lines_with(worker.stdout, "dropped")) == 1
+    assert worker.stdout.index("requeued") < worker.stdout.index("dropped")
+    assert "Done" not in worker.stdout
+    assert message_count("task_queue") == 0
+
+
+def test_enqueue_with_failure_adds_a_job_the_worker_drops():
+    enqueued = run("enqueue_tasks.py", "--with-failure")
+    assert len(enqueued.stdout.splitlines()) == 4
+    worker = run("worker.py", "--idle-timeout", "2")
+    assert worker.returncode == 0, worker.stderr
+    assert len(lines_with(worker.stdout, "Done")) == 3
+    assert len(lines_with(worker.stdout, "requeued")) == 1
+    assert len(lines_with(worker.stdout, "dropped")) == 1
+    assert message_count("task_queue") == 0
+
+
+ALL_SCRIPTS = ("send.py", "receive.py", "enqueue_tasks.py", "worker.py")
+
+
+@pytest.mark.parametrize("script", ALL_SCRIPTS)
+def test_broker_down_gives_one_line_and_status_1(script):
+    started = time.monotonic()
+    result = run(script, url="amqp://devuser:devpassword@127.0.0.1:1/", timeout=5)
+    assert time.monotonic() - started < 5
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "127.0.0.1:1" in lines[0]
+    assert "make broker" in lines[0] and "python -m helpers.broker up" in lines[0]
+
+
+@pytest.mark.parametrize("script", ALL_SCRIPTS)
+def test_refused_login_gives_one_line_and_status_1(script):
+    params = pika.URLParameters(AMQP_URL)
+    url = f"amqp://devuser:not-the-password-{uuid.uuid4().hex[:8]}@{params.host}:{params.port}/"
+    result = run(script, url=url, timeout=10)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "refused the login for user 'devuser'" in lines[0]
+    assert "not-the-password" not in lines[0]  # the password is not shown
+
+
+def start(script, *args):
+    """Start a script in the background; it is killed after 20 s whatever happens."""
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / script), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=script_env(),
+    )
+    killer = threading.Timer(20, process.kill)
+    killer.daemon = True
+    killer.start()
+    return process, killer
+
+
+def read_until(process, text):
+    """Read the process's stdout up to the line containing ``text``; return what was read."""
+    seen = []
+    for line in process.stdout:  # ends early if the process dies or is killed
+        seen.append(line)
+        if text in line:
+            break
+    return "".join(seen)
+
+
+@pytest.mark.parametrize("script", ["receive.py", "worker.py"])
+def test_ctrl_c_exits_cleanly(script):
+    process, killer = start(script)
+    try:
+        assert "To exit press CTRL+C" in read_until(process, "To exit press CTRL+C")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    finally:
+        killer.cancel()
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert err == ""
+    assert "Interrupted" in out
+
+
+def test_ctrl_c_mid_job_puts_the_job_back():
+    assert run("enqueue_tasks.py").returncode == 0
+    process, killer = start("worker.py")
+    try:
+        # Ctrl-C while it does the first job (before its ack).
+        assert "resizing" in read_until(process, "resizing")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    finally:
+        killer.cancel()
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert "Done" not in out
+    # The job it had not acked is back in the queue with the two it never got.
+    assert wait_for_count("task_queue", 3) == 3

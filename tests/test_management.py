@@ -1,0 +1,94 @@
+"""helpers.management and helpers.metrics against the real broker's management API."""
+
+import time
+
+import pytest
+
+from helpers.amqp import declare_queue, publish
+from helpers.errors import CourseError
+from helpers.management import ManagementAPI
+from helpers.metrics import QueueSampler
+from silent_server import SilentServer
+
+
+def test_an_api_that_never_answers_times_out_with_a_clear_message():
+    with SilentServer() as server:
+        api = ManagementAPI(f"http://127.0.0.1:{server.port}", "devuser", "devpassword", timeout=1)
+        started = time.monotonic()
+        with pytest.raises(CourseError, match="did not answer within 1 s"):
+            api.overview()
+        assert time.monotonic() - started < 4
+
+
+def test_an_api_that_is_down_says_how_to_start_the_broker():
+    with SilentServer() as server:
+        port = server.port
+    api = ManagementAPI(f"http://127.0.0.1:{port}", "devuser", "devpassword", timeout=2)
+    with pytest.raises(CourseError, match="not reachable.*make broker"):
+        api.overview()
+
+
+def test_a_wrong_password_is_named_as_such(api):
+    wrong = ManagementAPI(api.url, "devuser", "wrong", timeout=3)
+    with pytest.raises(CourseError, match="refused the login for user 'devuser'"):
+        wrong.overview()
+
+
+def test_queues_table_shows_a_declared_queue_and_its_depth(channel, queue_name, api):
+    declare_queue(channel, queue_name)
+    for _ in range(3):
+        publish(channel, queue_name, "x")
+    api.wait_for_queue(queue_name, messages=3)
+    row = api.queues([queue_name]).iloc[0]
+    assert (row["name"], bool(row["durable"]), row["messages"], row["messages_ready"]) == (queue_name, True, 3, 3)
+
+
+def test_bindings_and_exchanges_read_back(channel, queue_name, api):
+    exchange = f"{queue_name}-x"
+    channel.exchange_declare(exchange, "topic", durable=True)
+    declare_queue(channel, queue_name)
+    channel.queue_bind(queue_name, exchange, routing_key="sensor.*.temp")
+    try:
+        assert exchange in set(api.exchanges().name)
+        bindings = api.bindings()
+        mine = bindings[bindings.source == exchange]
+        assert mine[["destination", "routing_key"]].values.tolist() == [[queue_name, "sensor.*.temp"]]
+    finally:
+        channel.exchange_delete(exchange)
+
+
+def test_wait_for_queue_gives_up_with_what_it_saw(channel, queue_name, api):
+    declare_queue(channel, queue_name)
+    with pytest.raises(CourseError, match="did not reach"):
+        api.wait_for_queue(queue_name, timeout=1, messages=99)
+
+
+def test_queue_history_has_one_second_samples(channel, queue_name, api):
+    declare_queue(channel, queue_name)
+    publish(channel, queue_name, "x")
+    api.wait_for_queue(queue_name, messages=1)
+    time.sleep(2.5)
+    history = api.queue_history(queue_name, seconds=30)
+    assert history["messages"].iloc[-1] == 1
+    steps = history.index.to_series().diff().dropna().dt.total_seconds()
+    assert len(steps) >= 2 and steps.max() <= 1.0
+
+
+def test_sampler_records_a_queue_filling_up(channel, queue_name, api):
+    declare_queue(channel, queue_name)
+    with QueueSampler(queue_name, interval=0.5, max_duration=20) as sampler:
+        for _ in range(7):
+            publish(channel, queue_name, "x")
+        api.wait_for_queue(queue_name, messages=7)
+    frame = sampler.frame()
+    assert frame["messages"].iloc[0] == 0
+    assert frame["messages"].iloc[-1] == 7
+    assert list(frame["seconds"]) == sorted(frame["seconds"])
+
+
+def test_sampler_stops_by_itself_after_max_duration(queue_name, channel):
+    declare_queue(channel, queue_name)
+    sampler = QueueSampler(queue_name, interval=0.1, max_duration=0.5).start()
+    time.sleep(1.5)
+    assert not sampler._thread.is_alive()
+    sampler.stop()
