@@ -13,7 +13,7 @@ help:
 	@echo "make lab       set everything up, start the broker, open the course in JupyterLab"
 	@echo "make test      set everything up, start the broker, run every test and notebook"
 	@echo "make broker | down | status | restart | reset   the course's RabbitMQ"
-	@echo "make notebooks re-run every lesson to refresh its stored outputs"
+	@echo "make notebooks re-run every lesson to refresh its stored outputs (NB=notebooks/02_*.ipynb for one)"
 
 # The virtual environment, re-made when requirements.txt or pyproject.toml change.
 $(READY): requirements.txt pyproject.toml tools/setup_venv.sh
@@ -35,8 +35,10 @@ lab: broker
 	@echo "Opening JupyterLab on the lessons; if no browser opens, open the http://localhost:8888/lab?token=... URL printed below."
 	@$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $(ROOT_FLAG) notebooks/00_set_up_and_check.ipynb
 
+NB ?= notebooks/[0-9][0-9]_*.ipynb
 notebooks: broker
-	$(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
+	$(BIN)/python tools/update_navigation.py
+	$(BIN)/python tools/run_notebooks.py $(NB)
 
 clean: down
 	rm -rf $(VENV) .broker

@@ -36,10 +36,7 @@ DOCKER_DIR = PROJECT_DIR / "docker"
 COMPOSE_FILE = DOCKER_DIR / "compose.yaml"
 CONFIG_FILE = DOCKER_DIR / "rabbitmq.conf"
 PLUGINS_FILE = DOCKER_DIR / "enabled_plugins"
-STATE_DIR = PROJECT_DIR / ".broker"
-NODE_NAME = "course@localhost"
 READY_TIMEOUT = 120.0
-LOCAL_PORTS = {"AMQP": 5672, "management UI/API": 15672, "Prometheus": 15692, "clustering": 25672}
 
 # Where a system's package puts the scripts that run as the caller (on Debian, /usr/sbin's
 # wrappers switch to the rabbitmq user instead, so they are not used).
@@ -222,8 +219,15 @@ def stop_system_service(prefix):
         subprocess.run(prefix + ["systemctl", "disable", "--now", "rabbitmq-server"], capture_output=True, timeout=120)
 
 
+def local_ports():
+    """The ports the broker listens on, from the settings (the clustering port is AMQP's + 20000)."""
+    current = settings()
+    return {"AMQP": current.amqp_port, "management UI/API": current.management_port,
+            "Prometheus": current.prometheus_port, "clustering": current.amqp_port + 20000}
+
+
 def check_ports_free():
-    for what, port in LOCAL_PORTS.items():
+    for what, port in local_ports().items():
         if port_is_open("127.0.0.1", port, timeout=0.5):
             raise CourseError(
                 f"Port {port} ({what}) is in use by another program, so the broker cannot start. "
@@ -232,44 +236,53 @@ def check_ports_free():
 
 
 class LocalNode:
+    """A node run from the package's scripts. Its state is in ``.broker/`` (or BROKER_STATE_DIR);
+    its ports come from the settings, so a second node can run beside the first on other ports."""
+
     name = "local"
-    pid_file = STATE_DIR / "rabbit.pid"
-    log_file = STATE_DIR / "log" / "console.log"
+
+    def __init__(self):
+        self.state = Path(os.environ.get("BROKER_STATE_DIR") or PROJECT_DIR / ".broker").resolve()
+        self.pid_file = self.state / "rabbit.pid"
+        self.log_file = self.state / "log" / "console.log"
+        amqp_port = settings().amqp_port
+        self.node_name = "course@localhost" if amqp_port == 5672 else f"course-{amqp_port}@localhost"
 
     def environment(self):
         """The variables that point the package's scripts at the course's files and state."""
-        conf_dir = STATE_DIR / "conf.d"
+        ports = local_ports()
+        conf_dir = self.state / "conf.d"
         conf_dir.mkdir(parents=True, exist_ok=True)
-        (STATE_DIR / "home").mkdir(exist_ok=True)
-        (STATE_DIR / "log").mkdir(exist_ok=True)
-        (STATE_DIR / "rabbitmq-env.conf").touch()
+        (self.state / "home").mkdir(exist_ok=True)
+        (self.state / "log").mkdir(exist_ok=True)
+        (self.state / "rabbitmq-env.conf").touch()
         course_conf = conf_dir / "10-course.conf"
         if not course_conf.is_symlink():
             course_conf.unlink(missing_ok=True)
             course_conf.symlink_to(CONFIG_FILE)
         (conf_dir / "90-local-node.conf").write_text(
             "# Written by helpers/broker.py: the local node listens on this machine only.\n"
-            "listeners.tcp.1 = 127.0.0.1:5672\n"
+            f"listeners.tcp.1 = 127.0.0.1:{ports['AMQP']}\n"
             "management.tcp.ip = 127.0.0.1\n"
-            "management.tcp.port = 15672\n"
+            f"management.tcp.port = {ports['management UI/API']}\n"
             "prometheus.tcp.ip = 127.0.0.1\n"
-            "prometheus.tcp.port = 15692\n"
+            f"prometheus.tcp.port = {ports['Prometheus']}\n"
         )
         current = settings()
         return dict(
             os.environ,
-            HOME=str(STATE_DIR / "home"),  # the Erlang cookie lives here
-            RABBITMQ_NODENAME=NODE_NAME,
-            RABBITMQ_CONF_ENV_FILE=str(STATE_DIR / "rabbitmq-env.conf"),
+            HOME=str(self.state / "home"),  # the Erlang cookie lives here
+            RABBITMQ_NODENAME=self.node_name,
+            RABBITMQ_CONF_ENV_FILE=str(self.state / "rabbitmq-env.conf"),
             RABBITMQ_CONFIG_FILES=str(conf_dir),
-            RABBITMQ_ADVANCED_CONFIG_FILE=str(STATE_DIR / "advanced.config"),
+            RABBITMQ_ADVANCED_CONFIG_FILE=str(self.state / "advanced.config"),
             RABBITMQ_ENABLED_PLUGINS_FILE=str(PLUGINS_FILE),
-            RABBITMQ_MNESIA_BASE=str(STATE_DIR / "data"),
-            RABBITMQ_LOG_BASE=str(STATE_DIR / "log"),
+            RABBITMQ_MNESIA_BASE=str(self.state / "data"),
+            RABBITMQ_LOG_BASE=str(self.state / "log"),
             RABBITMQ_PID_FILE=str(self.pid_file),
             RABBITMQ_DEFAULT_USER=current.user,
             RABBITMQ_DEFAULT_PASS=current.password,
-            RABBITMQ_DIST_PORT="25672",
+            RABBITMQ_DIST_PORT=str(ports["clustering"]),
             ERL_EPMD_ADDRESS="127.0.0.1",
             RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
         )
@@ -303,12 +316,12 @@ class LocalNode:
         env = self.environment()
         self.pid_file.unlink(missing_ok=True)
         with open(self.log_file, "ab") as log:
-            process = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=STATE_DIR, start_new_session=True)
+            process = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.state, start_new_session=True)
         wait_until_ready(is_alive=lambda: process.poll() is None, on_death=self.why_it_stopped)
 
     def why_it_stopped(self):
         lines = self.log_file.read_text(errors="replace").strip().splitlines()[-6:] if self.log_file.exists() else []
-        return f"The local RabbitMQ node stopped while starting. Last lines of {self.log_file.relative_to(PROJECT_DIR)}: " + " | ".join(lines)
+        return f"The local RabbitMQ node stopped while starting. Last lines of {self.log_file}: " + " | ".join(lines)
 
     def down(self):
         pid = self.pid()
@@ -328,7 +341,7 @@ class LocalNode:
 
     def reset(self):
         self.down()
-        shutil.rmtree(STATE_DIR / "data", ignore_errors=True)
+        shutil.rmtree(self.state / "data", ignore_errors=True)
         self.up()
 
 

@@ -1,7 +1,7 @@
 """Exercise checks: each says in plain words what is right, or what is still wrong.
 
-A check prints one line, starting with a tick or a cross, and returns True or False; it never
-raises, so a learner can try again. Lesson-specific checks are built on ``report``.
+A check prints one line, starting with a tick or a cross, and returns nothing (so a notebook
+shows just that line); it never raises, so a learner can try again. Lesson-specific checks are built on ``report``.
 
 Introduced in lesson 00.
 """
@@ -11,14 +11,8 @@ from .management import management_api
 
 
 def report(ok, praise, problem):
-    """Print ``praise`` (if ok) or ``problem``, marked so a glance tells which; return ok."""
+    """Print ``praise`` (if ok) or ``problem``, marked so a glance tells which."""
     print(f"✅ {praise}" if ok else f"❌ {problem}")
-    return bool(ok)
-
-
-def check_all(*results):
-    """True if every check passed (each has already printed its own line)."""
-    return all(results)
 
 
 def queue_or_none(name):
@@ -45,4 +39,15 @@ def check_queue(name, durable=None, messages=None, arguments=None, wait=5.0):
         except CourseError:
             have = queue_or_none(name).get("messages", 0)
             return report(False, "", f"Queue '{name}' holds {have} message(s); it should hold {messages}.")
-    return report(True, f"Queue '{name}' is as it should be.", "")
+    report(True, f"Queue '{name}' is as it should be.", "")
+
+
+def check_received(received, expected, queue="the queue"):
+    """Were exactly the ``expected`` message texts received, in that order?"""
+    if list(received) == list(expected):
+        return report(True, f"You received {len(expected)} message(s), in the order they were sent.", "")
+    if not received:
+        return report(False, "", f"Nothing was received: is {queue} empty? Publish the messages first, then drain it.")
+    if sorted(received) == sorted(expected):
+        return report(False, "", f"The right messages, in another order: {received}. A queue hands them out first in, first out.")
+    report(False, "", f"You received {received}; expected {expected}.")
