@@ -376,6 +376,25 @@ def broker_version():
     return overview.get("rabbitmq_version", "?")
 
 
+def describe():
+    """What is running, for lesson 00: backend and why, version, node, plugins, listeners."""
+    from .management import management_api
+
+    backend, why = choose_backend()
+    api = management_api(timeout=3)
+    overview = api.overview()
+    node = api.get("nodes")[0]
+    listeners = ", ".join(f"{item['protocol']} {item['port']}" for item in overview.get("listeners", []))
+    return {
+        "backend": f"{backend.name} ({why})",
+        "RabbitMQ version": overview.get("rabbitmq_version", "?"),
+        "Erlang version": overview.get("erlang_version", "?"),
+        "node": overview.get("node", "?"),
+        "enabled plugins": ", ".join(sorted(node.get("enabled_plugins", []))),
+        "listeners": listeners,
+    }
+
+
 def describe_access():
     current = settings()
     return (

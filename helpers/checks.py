@@ -51,3 +51,20 @@ def check_received(received, expected, queue="the queue"):
     if sorted(received) == sorted(expected):
         return report(False, "", f"The right messages, in another order: {received}. A queue hands them out first in, first out.")
     report(False, "", f"You received {received}; expected {expected}.")
+
+
+def check_broker_version(version):
+    """Lesson 00: is ``version`` the version the broker itself reports?"""
+    actual = management_api().overview().get("rabbitmq_version")
+    if version == actual:
+        return report(True, f"Right: this broker runs RabbitMQ {actual}.", "")
+    return report(False, "", f"{version!r} is not it. Look for the key 'rabbitmq_version' in lesson.api.overview().")
+
+
+def check_enabled_plugins(plugins):
+    """Lesson 00: does ``plugins`` list exactly the plugins enabled on the broker's node?"""
+    node = management_api().get("nodes")[0]
+    actual = sorted(node.get("enabled_plugins", []))
+    if sorted(plugins or []) == actual:
+        return report(True, f"Right: {', '.join(actual)}.", "")
+    return report(False, "", f"{plugins!r} is not the list. Each row of lesson.api.nodes() has a column 'enabled_plugins'.")

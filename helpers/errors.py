@@ -24,6 +24,7 @@ def show_course_errors_briefly():
         return
 
     def _one_line(shell, etype, value, tb, tb_offset=None):
-        return [f"{etype.__name__}: {value}"]
+        # An error output whose whole traceback is this one line (the cell still counts as failed).
+        shell._showtraceback(etype, value, [f"{etype.__name__}: {value}"])
 
     shell.set_custom_exc((CourseError,), _one_line)
