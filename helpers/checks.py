@@ -68,3 +68,68 @@ def check_enabled_plugins(plugins):
     if sorted(plugins or []) == actual:
         return report(True, f"Right: {', '.join(actual)}.", "")
     return report(False, "", f"{plugins!r} is not the list. Each row of lesson.api.nodes() has a column 'enabled_plugins'.")
+
+
+def check_binding(exchange, queue, routing_key):
+    """Lesson 01: is ``queue`` bound to ``exchange`` with ``routing_key``?"""
+    bindings = management_api().bindings()
+    mine = bindings[(bindings.source == exchange) & (bindings.destination == queue)]
+    if routing_key in set(mine.routing_key):
+        return report(True, f"'{exchange}' routes '{routing_key}' to '{queue}'.", "")
+    if mine.empty:
+        return report(False, "", f"'{queue}' is not bound to '{exchange}' at all: channel.queue_bind(queue=..., exchange=..., routing_key=...).")
+    return report(False, "", f"'{queue}' is bound to '{exchange}' with {sorted(mine.routing_key)}, not with '{routing_key}'.")
+
+
+def check_dead_lettering(queue, dlq, wait=5.0):
+    """Do messages rejected (without requeue) from ``queue`` end up in ``dlq``? Introduced in lesson 09.
+
+    Checks the arguments, then sends a test message through: it is rejected from ``queue`` and
+    looked for in ``dlq`` (and taken out of it again), so the check proves the routing works.
+    """
+    from .dead_letters import probe_dead_lettering
+
+    found = queue_or_none(queue)
+    if found is None:
+        return report(False, "", f"There is no queue named '{queue}' yet: declare it.")
+    arguments = found.get("arguments", {}) or {}
+    if "x-dead-letter-exchange" not in arguments:
+        return report(False, "", f"Queue '{queue}' has no x-dead-letter-exchange argument, so the broker drops what is rejected. "
+                                 "Delete it and declare it again with one.")
+    if queue_or_none(dlq) is None:
+        return report(False, "", f"There is no queue named '{dlq}' yet: declare it and bind it to the dead-letter exchange.")
+    outcome, death = probe_dead_lettering(queue, dlq, wait=wait)
+    if outcome == "not empty":
+        return report(False, "", f"Queue '{queue}' holds messages: empty it first (drain), the check sends a test message through it.")
+    if outcome == "lost":
+        exchange = arguments.get("x-dead-letter-exchange")
+        return report(False, "", f"A message rejected from '{queue}' did not reach '{dlq}' within {wait:g} s: does the exchange "
+                                 f"'{exchange}' exist and route to '{dlq}' (a binding, or x-dead-letter-routing-key)?")
+    if death.get("reason") != "rejected" or death.get("queue") != queue:
+        return report(False, "", f"A message reached '{dlq}', but its x-death says {death}, not reason 'rejected' from '{queue}'.")
+    report(True, f"A message rejected from '{queue}' arrived in '{dlq}' with x-death reason 'rejected'.", "")
+
+
+def check_kept_newest(queue, published, limit):
+    """Does ``queue`` hold at most ``limit`` messages and keep the newest of ``published``? Introduced in lesson 09."""
+    from .dead_letters import peek
+
+    found = queue_or_none(queue)
+    if found is None:
+        return report(False, "", f"There is no queue named '{queue}' yet: declare it.")
+    arguments = found.get("arguments", {}) or {}
+    if arguments.get("x-max-length") != limit:
+        return report(False, "", f"Queue '{queue}' should have x-max-length={limit} (its arguments: {arguments}).")
+    overflow = arguments.get("x-overflow", "drop-head")
+    if overflow != "drop-head":
+        return report(False, "", f"With x-overflow='{overflow}' a full queue refuses new messages and keeps the oldest: "
+                                 "the mode that drops the oldest is 'drop-head'.")
+    expected = [str(text) for text in list(published)[-limit:]]
+    try:
+        management_api().wait_for_queue(queue, timeout=5.0, messages=len(expected))
+    except CourseError:
+        pass
+    kept = [message["text"] for message in peek(queue, count=limit + 5)]
+    if kept != expected:
+        return report(False, "", f"Queue '{queue}' holds {kept}; it should hold the newest {limit}: {expected}.")
+    report(True, f"Queue '{queue}' keeps the newest {limit} messages: {expected}.", "")

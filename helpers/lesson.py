@@ -28,7 +28,9 @@ class Lesson:
     version: str
 
     def new_channel(self):
-        """A fresh channel (the broker closes a channel after an error such as a failed declare)."""
+        """A fresh channel, the old one closed (the broker closes a channel after an error such as a failed declare)."""
+        if self.channel.is_open:
+            self.channel.close()
         self.channel = self.connection.channel()
         return self.channel
 
