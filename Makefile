@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help lab test setup broker down status restart reset notebooks benchmark clean
+.PHONY: help lab test setup broker down status restart reset notebooks student benchmark clean
 
 help:
 	@echo "make lab       set everything up, start the broker, open the course in JupyterLab"
 	@echo "make test      set everything up, start the broker, run every test and notebook"
 	@echo "make broker | down | status | restart | reset   the course's RabbitMQ"
+	@echo "make student   copies of the lessons without solutions, in student/, for a workshop"
 	@echo "make notebooks re-run every lesson to refresh its stored outputs (NB=notebooks/02_*.ipynb for one)"
 
 # The virtual environment, re-made when requirements.txt or pyproject.toml change.
@@ -32,13 +33,16 @@ test: broker
 	$(BIN)/pytest
 
 lab: broker
-	@echo "Opening JupyterLab on the lessons; if no browser opens, open the http://localhost:8888/lab?token=... URL printed below."
+	@echo "Opening JupyterLab on the lessons; if no browser opens, open the http://127.0.0.1:8888/lab?token=... address printed below."
 	@$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $(ROOT_FLAG) notebooks/00_set_up_and_check.ipynb
 
 NB ?= notebooks/[0-9][0-9]_*.ipynb
 notebooks: broker
 	$(BIN)/python tools/update_navigation.py
 	$(BIN)/python tools/run_notebooks.py $(NB)
+
+student: setup
+	@$(BIN)/python tools/make_student_copy.py
 
 clean: down
 	rm -rf $(VENV) .broker
