@@ -96,6 +96,27 @@ def wait_until_ready(is_alive=lambda: True, timeout=READY_TIMEOUT, on_death=None
     raise CourseError(f"The broker was not ready within {timeout:g} s ({last_error}).")
 
 
+def ready_with_course_user(ctl, **wait):
+    """Wait until ready; if the broker's data knows other credentials, set the course's user with ``ctl``.
+
+    A broker keeps the user it was first started with, so changing RABBITMQ_USER / RABBITMQ_PASSWORD
+    later would lock the course out. For a broker the course started, the settings win.
+    """
+    try:
+        wait_until_ready(**wait)
+        return
+    except CourseError as error:
+        if "refused the login" not in str(error):
+            raise
+    current = settings()
+    say(f"The broker's data has other credentials: setting user '{current.user}' to RABBITMQ_USER / RABBITMQ_PASSWORD.")
+    if ctl("add_user", current.user, current.password, check=False).returncode != 0:
+        ctl("change_password", current.user, current.password)
+    ctl("set_user_tags", current.user, "administrator")
+    ctl("set_permissions", "-p", current.vhost, current.user, ".*", ".*", ".*")
+    wait_until_ready(**wait)
+
+
 # -- backend: a broker that is already running ------------------------------------------------
 class ExistingBroker:
     name = "existing"
@@ -141,12 +162,15 @@ def docker_engine_runs():
 class DockerBroker:
     name = "docker"
 
-    def compose(self, *args, timeout=300):
+    def compose(self, *args, timeout=300, check=True):
         command = ["docker", "compose", "--project-directory", str(DOCKER_DIR), "-f", str(COMPOSE_FILE)]
         env_file = PROJECT_DIR / ".env"
         if env_file.is_file():
             command += ["--env-file", str(env_file)]
-        return run(command + list(args), timeout=timeout)
+        return run(command + list(args), timeout=timeout, check=check)
+
+    def ctl(self, *args, check=True):
+        return self.compose("exec", "-T", "rabbitmq", "rabbitmqctl", *args, timeout=60, check=check)
 
     def is_running(self):
         result = self.compose("ps", "--status", "running", "--quiet", "rabbitmq")
@@ -155,7 +179,7 @@ class DockerBroker:
     def up(self):
         check_ports_free()
         self.compose("up", "-d", "--wait", "rabbitmq")
-        wait_until_ready()
+        ready_with_course_user(self.ctl)
 
     def down(self):
         self.compose("down")
@@ -304,7 +328,7 @@ class LocalNode:
 
     def up(self):
         if self.is_running():
-            wait_until_ready()
+            ready_with_course_user(self.ctl)
             return
         script = find_server_script()
         if script is None:
@@ -317,7 +341,7 @@ class LocalNode:
         self.pid_file.unlink(missing_ok=True)
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.state, start_new_session=True)
-        wait_until_ready(is_alive=lambda: process.poll() is None, on_death=self.why_it_stopped)
+        ready_with_course_user(self.ctl, is_alive=lambda: process.poll() is None, on_death=self.why_it_stopped)
 
     def why_it_stopped(self):
         lines = self.log_file.read_text(errors="replace").strip().splitlines()[-6:] if self.log_file.exists() else []

@@ -72,3 +72,20 @@ def test_settings_come_from_the_environment_and_dotenv(monkeypatch, tmp_path):
     monkeypatch.setenv("AMQP_URL", "amqp://carol:pw@broker.example:5673/shop")
     current = settings()
     assert (current.user, current.amqp_host, current.amqp_port, current.vhost) == ("carol", "broker.example", 5673, "shop")
+
+
+def test_changed_credentials_are_applied_to_a_broker_the_course_started(monkeypatch):
+    import os
+
+    if broker.choose_backend()[0].name != "local":
+        pytest.skip("needs the course's local node (the backend CI runs)")
+    changed = dict(os.environ, RABBITMQ_PASSWORD="changed-password")
+    changed.pop("AMQP_URL", None)
+    try:
+        result = run_command("up", env=changed)
+        assert result.returncode == 0, result.stderr
+        assert "setting user 'devuser' to RABBITMQ_USER / RABBITMQ_PASSWORD" in result.stdout
+    finally:
+        restored = run_command("up")
+    assert restored.returncode == 0, restored.stderr
+    assert "setting user 'devuser'" in restored.stdout  # and back to the course's password
