@@ -30,4 +30,11 @@ echo "Setting up the course's Python environment in $VENV (a minute the first ti
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e .
 # Matplotlib builds its font cache on first import and says so on stderr: do it now, not in a lesson.
 "$VENV/bin/python" -c "import matplotlib.pyplot" 2>/dev/null
+# JupyterLab: no news or update pop-ups in a workshop (and no calls to the internet for them).
+mkdir -p "$VENV/share/jupyter/lab/settings"
+cat > "$VENV/share/jupyter/lab/settings/overrides.json" <<'JSON'
+{
+  "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}
+}
+JSON
 echo "Python environment ready."
