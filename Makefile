@@ -44,5 +44,13 @@ notebooks: broker
 student: setup
 	@$(BIN)/python tools/make_student_copy.py
 
+benchmark: broker
+	$(BIN)/python benchmarks/work_distribution.py
+
 clean: down
 	rm -rf $(VENV) .broker
+
+# Lesson 10: what the 1 s sampler costs the broker, and how far the live chart runs behind it.
+.PHONY: benchmark-monitoring
+benchmark-monitoring: broker
+	$(BIN)/python benchmarks/sampler_overhead.py

@@ -46,6 +46,15 @@ class Lesson:
         if self.connection.is_open:
             self.connection.close()
 
+    def reconnect(self, name="lesson"):
+        """A new connection and channel after the old one was lost (lesson 06 restarts the broker)."""
+        try:
+            self.close()
+        except pika.exceptions.AMQPError:
+            pass  # it was already gone
+        self.connection = connect(name=name)
+        return self.new_channel()
+
 
 def start_lesson(queues=(), exchanges=(), name="lesson"):
     """Connect (or fail fast), clean the lesson's queues and exchanges, and say which broker this is."""

@@ -125,16 +125,30 @@ class ManagementAPI:
         return pd.DataFrame(
             [
                 {
-                    "queue": row.get("queue", {}).get("name"),
+                    "queue": (row.get("queue") or {}).get("name"),
                     "consumer_tag": row.get("consumer_tag"),
                     "prefetch_count": row.get("prefetch_count"),
                     "ack_required": row.get("ack_required"),
-                    "connection_name": row.get("channel_details", {}).get("connection_name"),
+                    # details the broker has not gathered yet come as [] rather than {}
+                    "connection_name": (row.get("channel_details") or {}).get("connection_name"),
                 }
                 for row in rows
             ],
             columns=["queue", "consumer_tag", "prefetch_count", "ack_required", "connection_name"],
         )
+
+    def wait_for_consumers(self, queue, count, timeout=10.0):
+        """The consumers of ``queue`` (a ``consumers()`` frame), once the API lists ``count`` of them
+        with their details; a CourseError after ``timeout``. Introduced in lesson 04."""
+        stop_at = time.monotonic() + timeout
+        while True:
+            frame = self.consumers()
+            frame = frame[(frame["queue"] == queue) & frame["connection_name"].notna()].reset_index(drop=True)
+            if len(frame) == count:
+                return frame
+            if time.monotonic() >= stop_at:
+                raise CourseError(f"The API lists {len(frame)} consumer(s) of '{queue}', not {count}, after {timeout:g} s.")
+            time.sleep(0.25)
 
     def queue_history(self, name, seconds=60, every=1):
         """A queue's recent depth and rates from the API's own samples, one row a sample.

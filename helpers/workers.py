@@ -14,7 +14,7 @@ Introduced in lesson 03.
 """
 
 import json
-import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +26,10 @@ import pandas as pd
 
 from .amqp import publish
 from .errors import CourseError
+
+# Every pool's reports live in one folder that is removed when the Python process (the lesson's
+# kernel) ends, so reports stay readable after a pool stops and nothing piles up in /tmp.
+REPORTS = tempfile.TemporaryDirectory(prefix="course-workers-")
 
 # The guide's three operations, with their durations scaled down to tenths of a second.
 OPERATIONS = [
@@ -58,10 +62,23 @@ def publish_jobs(channel, queue, jobs):
 class WorkerPool:
     """``count`` worker processes consuming ``queue``; a context manager that stops them on exit."""
 
-    def __init__(self, queue, count=1, prefetch=1, ack="after-work", on_failure="requeue", speed=1.0, name="worker"):
+    def __init__(self, queue, count=1, prefetch=1, ack="after-work", on_failure="requeue", speed=1.0, name="worker",
+                 dedupe=None, crash_after_work=0, reconnect=0):
+        """``dedupe``: True (a done-ids file for this pool) or the ``dedupe_file`` of another pool
+        to share; ``crash_after_work``: each worker dies after its Nth job's work, before the ack
+        (both lesson 05). ``reconnect``: seconds a worker keeps trying after losing its
+        connection, e.g. to a broker restart (lesson 06; 0 = it stops)."""
         self.queue = queue
         self.options = ["--prefetch", str(prefetch), "--ack", ack, "--on-failure", on_failure, "--speed", str(speed)]
-        self.report_dir = Path(tempfile.mkdtemp(prefix="course-workers-"))
+        self.report_dir = Path(tempfile.mkdtemp(dir=REPORTS.name))
+        self.dedupe_file = None
+        if dedupe:
+            self.dedupe_file = self.report_dir / "done-ids.txt" if dedupe is True else Path(dedupe)
+            self.options += ["--dedupe-file", str(self.dedupe_file)]
+        if crash_after_work:
+            self.options += ["--crash-after-work", str(crash_after_work)]
+        if reconnect:
+            self.options += ["--reconnect", str(reconnect)]
         self.processes = {}
         self.name = name
         self.start(count)
@@ -148,9 +165,12 @@ class WorkerPool:
         return any(record["event"] == event for record in self._events(worker))
 
     def report(self):
-        """Every job event of every worker as a DataFrame: worker, event, job_id, task, redelivered, time."""
+        """Every job event of every worker as a DataFrame: worker, event, job_id, task, redelivered, time.
+
+        Events: started, done, failed, and (with ``dedupe``, lesson 05) duplicate: a job already
+        done, acknowledged without doing it again."""
         records = [record for worker in self.processes for record in self._events(worker)
-                   if record["event"] in ("started", "done", "failed")]
+                   if record["event"] in ("started", "done", "failed", "duplicate")]
         columns = ["worker", "event", "job_id", "task", "redelivered", "time"]
         frame = pd.DataFrame(records, columns=columns)
         return frame.sort_values("time").reset_index(drop=True)
@@ -159,15 +179,18 @@ class WorkerPool:
         report = self.report()
         return report[report.event == "done"]
 
-    def wait_for_jobs(self, count, timeout=30.0):
-        """Wait until ``count`` jobs are done in all (a job done twice counts twice); return the time taken."""
+    def wait_for_jobs(self, count, timeout=30.0, interval=0.05):
+        """Wait until ``count`` jobs are done in all (a job done twice counts twice); return the time taken.
+
+        The reports are read every ``interval`` seconds: with thousands of tiny jobs, a longer
+        interval leaves the CPU to the workers (lesson 04)."""
         started = time.monotonic()
         while len(self.jobs_done()) < count:
             if time.monotonic() - started > timeout:
                 raise CourseError(f"Only {len(self.jobs_done())} of {count} jobs were done within {timeout:g} s.")
             if not self.alive():
                 raise CourseError(f"Every worker has stopped, with {len(self.jobs_done())} of {count} jobs done.")
-            time.sleep(0.05)
+            time.sleep(interval)
         return time.monotonic() - started
 
     def jobs_per_worker(self):
@@ -175,14 +198,60 @@ class WorkerPool:
         counts = self.jobs_done().groupby("worker").size()
         return counts.reindex(list(self.processes), fill_value=0).rename("jobs done")
 
+    def busy_time(self):
+        """Seconds each worker spent on jobs, as a Series (see ``busy_time``). Introduced in lesson 04."""
+        return busy_time(self.report(), workers=list(self.processes))
+
+    def span(self):
+        """Seconds from the first job started to the last job done (see ``span``). Introduced in lesson 03."""
+        return span(self.report())
+
+    def wait_until_consuming(self, timeout=10.0):
+        """Wait, with a limit, until the broker counts a consumer for every live worker on the queue.
+
+        A worker reports "ready" just before it subscribes; publish after this call and the
+        broker shares the jobs among all of them from the first one. Introduced in lesson 04.
+        """
+        from .amqp import connect
+
+        stop_at = time.monotonic() + timeout
+        with connect(name=f"{self.name}-pool") as connection:
+            channel = connection.channel()
+            while True:
+                # A passive declare asks the broker itself (the management API lags by a second).
+                consumers = channel.queue_declare(self.queue, passive=True).method.consumer_count
+                if consumers >= len(self.alive()):
+                    return consumers
+                if time.monotonic() > stop_at:
+                    raise CourseError(f"Only {consumers} of {len(self.alive())} workers consume from "
+                                      f"'{self.queue}' after {timeout:g} s.")
+                time.sleep(0.05)
+
+    def events(self, kinds=None):
+        """Every event of every worker (also ready, disconnected, error...), or those of ``kinds``,
+        as a DataFrame sorted by time. Introduced in lesson 06."""
+        records = [record for worker in self.processes for record in self._events(worker)
+                   if kinds is None or record["event"] in kinds]
+        frame = pd.DataFrame(records, columns=sorted({key for record in records for key in record} | {"worker", "event", "time"}))
+        return frame.sort_values("time").reset_index(drop=True)
+
+    def done_ids(self):
+        """The job ids in the pool's done-ids file (``dedupe``), in the order they were written. Lesson 05."""
+        if self.dedupe_file is None or not self.dedupe_file.exists():
+            return []
+        return self.dedupe_file.read_text().split()
+
     def cleanup(self):
-        for path in self.report_dir.glob("*.jsonl"):
-            path.unlink()
-        os.rmdir(self.report_dir)
+        """Remove this pool's reports now (they are removed anyway when the process ends)."""
+        shutil.rmtree(self.report_dir, ignore_errors=True)
 
 
-def account_for(jobs, report):
-    """One row a job: how often it was started and done, and by whom. Every job should be done."""
+def account_for(jobs, report, duplicates=False):
+    """One row a job: how often it was started and done, and by whom. Every job should be done.
+
+    ``duplicates=True`` adds a column: how often a worker with ``dedupe`` recognised the job as
+    done already and acknowledged it without doing it again (lesson 05).
+    """
     rows = []
     for job in jobs:
         events = report[report.job_id == job["job_id"]]
@@ -195,4 +264,107 @@ def account_for(jobs, report):
             "done_by": ", ".join(done.worker),
             "redelivered": bool(events.redelivered.any()),
         })
+        if duplicates:
+            rows[-1]["duplicates_skipped"] = int((events.event == "duplicate").sum())
     return pd.DataFrame(rows)
+
+
+def job_intervals(report):
+    """One row a job a worker finished: worker, job_id, task, and when it started and ended, in
+    seconds since the first job started. A job started and never finished (the worker was killed)
+    has no row. Introduced in lesson 04.
+    """
+    rows = []
+    started = {}
+    origin = report.time[report.event == "started"].min() if not report.empty else 0.0
+    for record in report.sort_values("time").itertuples(index=False):
+        key = (record.worker, record.job_id)
+        if record.event == "started":
+            started[key] = record.time
+        elif key in started:
+            rows.append({"worker": record.worker, "job_id": record.job_id, "task": record.task,
+                         "start": started.pop(key) - origin, "end": record.time - origin, "outcome": record.event})
+    return pd.DataFrame(rows, columns=["worker", "job_id", "task", "start", "end", "outcome"])
+
+
+def busy_time(report, workers=None):
+    """Seconds each worker spent on jobs: each job's "done" (or "failed") time minus its "started"
+    time, summed per worker, as a Series indexed by worker (``workers`` lists those to show even
+    with nothing done). A job started and never finished (the worker was killed) is not counted.
+
+    Introduced in lesson 04.
+    """
+    intervals = job_intervals(report)
+    totals = (intervals.end - intervals.start).groupby(intervals.worker).sum()
+    names = list(workers) if workers is not None else sorted(set(report.worker))
+    return pd.Series({name: float(totals.get(name, 0.0)) for name in names}, dtype=float, name="busy time (s)")
+
+
+def span(report):
+    """Seconds from the first job "started" to the last job "done" in a report: the time the work
+    took, without the workers' start-up. 0.0 when nothing was done.
+
+    Introduced in lesson 03.
+    """
+    started = report.time[report.event == "started"]
+    done = report.time[report.event == "done"]
+    if started.empty or done.empty:
+        return 0.0
+    return float(done.max() - started.min())
+
+
+def ideal_time(jobs, workers):
+    """The shortest time ``workers`` can do ``jobs`` in: the larger of the total work shared
+    evenly (total / workers) and the longest single job (a job is never split).
+
+    Introduced in lesson 03 (total / workers); lesson 04 adds the longest job.
+    """
+    durations = [float(job["duration"]) for job in jobs]
+    if not durations:
+        return 0.0
+    return max(sum(durations) / workers, max(durations))
+
+
+def best_in_order_time(jobs, workers):
+    """The time ``workers`` take when each job, in queue order, goes to the first free worker and
+    nothing but the work itself takes time: what prefetch 1 comes close to. It can be longer than
+    ``ideal_time``, when a long job comes last and no one can help with it.
+
+    Introduced in lesson 04.
+    """
+    free_at = [0.0] * workers
+    for job in jobs:
+        soonest = free_at.index(min(free_at))
+        free_at[soonest] += float(job["duration"])
+    return max(free_at)
+
+
+def wait_for_queued(channel, queue, count, timeout=10.0):
+    """Wait, with a limit, until ``queue`` holds ``count`` ready messages, asking the broker itself
+    (a passive declare: no lag, unlike the management API); return the count. Introduced in lesson 04.
+    """
+    stop_at = time.monotonic() + timeout
+    while True:
+        ready = channel.queue_declare(queue, passive=True).method.message_count
+        if ready == count:
+            return ready
+        if time.monotonic() > stop_at:
+            raise CourseError(f"Queue '{queue}' holds {ready} ready message(s), not {count}, after {timeout:g} s.")
+        time.sleep(0.05)
+
+
+def waits_between_jobs(report):
+    """Seconds each worker waited between finishing a job and starting its next one, one value a
+    wait (a Series): with prefetch 1 each wait includes a round trip to the broker (the ack goes
+    out, the next job comes back); with a larger prefetch the next job is often already there.
+
+    Introduced in lesson 04.
+    """
+    waits = []
+    for _, events in report.sort_values("time").groupby("worker"):
+        finished = None
+        for record in events.itertuples(index=False):
+            if record.event == "started" and finished is not None:
+                waits.append(record.time - finished)
+            finished = record.time if record.event in ("done", "failed") else None
+    return pd.Series(waits, dtype=float, name="wait (s)")
