@@ -20,7 +20,6 @@ Introduced in lesson 00 (``restart`` in lesson 06).
 
 import argparse
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -30,7 +29,9 @@ import time
 from pathlib import Path
 
 from .config import PROJECT_DIR, settings
+from . import system_packages
 from .errors import CourseError
+from .system_packages import run
 
 DOCKER_DIR = PROJECT_DIR / "docker"
 COMPOSE_FILE = DOCKER_DIR / "compose.yaml"
@@ -57,20 +58,6 @@ def port_is_open(host, port, timeout=1.0):
             return True
     except OSError:
         return False
-
-
-def run(command, timeout=60, env=None, check=True):
-    """Run a command with a time limit; return its CompletedProcess (output captured)."""
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise CourseError(f"'{' '.join(map(str, command))}' did not finish within {timeout} s.") from None
-    except FileNotFoundError:
-        raise CourseError(f"'{command[0]}' is not installed.") from None
-    if check and result.returncode != 0:
-        output = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        raise CourseError(f"'{' '.join(map(str, command[:4]))}' failed: " + " | ".join(output))
-    return result
 
 
 def wait_until_ready(is_alive=lambda: True, timeout=READY_TIMEOUT, on_death=None):
@@ -206,41 +193,15 @@ def find_server_script():
 
 def install_command():
     """The command that installs RabbitMQ on this system, as a learner would type it."""
-    if platform.system() == "Darwin":
-        return "brew install rabbitmq"
-    if shutil.which("apt-get"):
-        return "sudo apt-get update && sudo apt-get install -y rabbitmq-server"
-    if shutil.which("dnf"):
-        return "sudo dnf install -y rabbitmq-server"
-    if shutil.which("zypper"):
-        return "sudo zypper install -y rabbitmq-server"
-    return "install RabbitMQ from your system's packages (or install Docker)"
+    return system_packages.install_command(apt="rabbitmq-server", brew="rabbitmq", dnf="rabbitmq-server")
 
 
 def install_server_package():
     """Install Debian's rabbitmq-server where that can be done without asking; else explain."""
-    if shutil.which("apt-get"):
-        prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
-        if prefix and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode != 0:
-            prefix = None
-        if prefix is not None:
-            say("Installing RabbitMQ from the system's packages (apt-get install rabbitmq-server)...")
-            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-            run(prefix + ["apt-get", "update", "-q"], timeout=600, env=env)
-            run(prefix + ["apt-get", "install", "-y", "-q", "--no-install-recommends", "rabbitmq-server"], timeout=900, env=env)
-            stop_system_service(prefix)
-            return
-    raise CourseError(
-        "No Docker engine and no RabbitMQ package here. Install one, then run the command again: "
-        f"{install_command()}"
+    system_packages.install_debian_package(
+        "rabbitmq-server", service="rabbitmq-server",
+        missing_message=f"No Docker engine and no RabbitMQ package here. Install one, then run the command again: {install_command()}",
     )
-
-
-def stop_system_service(prefix):
-    """The package may start its own system-wide broker on 5672; the course runs its own node."""
-    if shutil.which("systemctl") and subprocess.run(["systemctl", "is-active", "--quiet", "rabbitmq-server"]).returncode == 0:
-        say("Stopping the system's rabbitmq-server service (the course runs its own node)...")
-        subprocess.run(prefix + ["systemctl", "disable", "--now", "rabbitmq-server"], capture_output=True, timeout=120)
 
 
 def local_ports():
@@ -312,12 +273,16 @@ class LocalNode:
         )
 
     def pid(self):
+        """The node's process id, or None if it is not running (a stale pid file is ignored)."""
         try:
             pid = int(self.pid_file.read_text().strip())
             os.kill(pid, 0)
-            return pid
         except (OSError, ValueError):
             return None
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists() and b"beam" not in cmdline.read_bytes():
+            return None  # the pid now belongs to another program (the machine was restarted)
+        return pid
 
     def is_running(self):
         return self.pid() is not None
@@ -358,6 +323,11 @@ class LocalNode:
         if self.pid() is not None:  # the node did not stop when asked: end it
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.5)
+        # The node deletes its pid file a moment before its VM exits and frees its ports; wait
+        # for the ports too, so that an up() right after (a restart) finds them free.
+        stop_at = time.monotonic() + 15
+        while time.monotonic() < stop_at and any(port_is_open("127.0.0.1", port, timeout=0.5) for port in local_ports().values()):
+            time.sleep(0.2)
 
     def restart(self):
         self.down()

@@ -16,6 +16,7 @@ import yaml
 from helpers.broker import COMPOSE_FILE, CONFIG_FILE, PLUGINS_FILE
 
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "compose-spec.json"
+MONITORING = ["prometheus", "grafana"]  # the services of the "monitoring" profile (lesson 10)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,8 @@ def compose():
 
 @pytest.fixture(scope="module")
 def service(compose):
-    assert list(compose["services"]) == ["rabbitmq"]
+    assert list(compose["services"]) == ["rabbitmq", *MONITORING]
+    assert "profiles" not in compose["services"]["rabbitmq"], "the broker starts without a profile"
     return compose["services"]["rabbitmq"]
 
 
@@ -114,3 +116,59 @@ def test_credentials_default_to_the_course_user(service):
     environment = service["environment"]
     assert environment["RABBITMQ_DEFAULT_USER"] == "${RABBITMQ_USER:-devuser}"
     assert environment["RABBITMQ_DEFAULT_PASS"] == "${RABBITMQ_PASSWORD:-devpassword}"
+
+
+# -- the "monitoring" profile (lesson 10) -------------------------------------------------------
+def binds(service):
+    return {v["target"]: (COMPOSE_FILE.parent / v["source"]).resolve() for v in service["volumes"] if v["type"] == "bind"}
+
+
+@pytest.mark.parametrize("name", MONITORING)
+def test_monitoring_services_are_in_the_monitoring_profile(compose, name):
+    assert compose["services"][name]["profiles"] == ["monitoring"]
+
+
+@pytest.mark.parametrize("name", MONITORING)
+def test_monitoring_images_are_official_and_pinned(compose, name):
+    image = compose["services"][name]["image"]
+    assert re.fullmatch(r"(prom/prometheus:v|grafana/grafana:)\d+\.\d+\.\d+", image), image
+
+
+@pytest.mark.parametrize("name", MONITORING)
+def test_monitoring_ports_are_on_localhost_only(compose, name):
+    ports = compose["services"][name]["ports"]
+    assert ports and all(host_ip(port) == "127.0.0.1" for port in ports), ports
+
+
+@pytest.mark.parametrize("name", MONITORING)
+def test_monitoring_mounts_exist_read_only(compose, name):
+    service = compose["services"][name]
+    for target, source in binds(service).items():
+        assert source.exists(), source
+    assert all(v.get("read_only") is True for v in service["volumes"] if v["type"] == "bind")
+
+
+def test_prometheus_mounts_the_config_helpers_prometheus_runs(compose):
+    from helpers.prometheus import COMPOSE_CONFIG, COMPOSE_TARGET, compose_config
+
+    service = compose["services"]["prometheus"]
+    assert binds(service)["/etc/prometheus/prometheus.yml"] == COMPOSE_CONFIG.resolve()
+    assert COMPOSE_CONFIG == COMPOSE_FILE.parent / "prometheus" / "prometheus.yml"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in service["command"]
+    targets = [t for job in compose_config()["scrape_configs"] for s in job["static_configs"] for t in s["targets"]]
+    assert targets == [COMPOSE_TARGET] and COMPOSE_TARGET.split(":")[0] in compose["services"]
+
+
+def test_grafana_is_provisioned_with_the_course_datasource_and_dashboard(compose):
+    mounted = binds(compose["services"]["grafana"])
+    provisioning, dashboards = mounted["/etc/grafana/provisioning"], mounted["/var/lib/grafana/dashboards"]
+    datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"][0]
+    assert datasource["type"] == "prometheus" and datasource["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load((provisioning / "dashboards" / "course.yml").read_text())["providers"][0]
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
+    dashboard = json.loads((dashboards / "rabbitmq-course.json").read_text())
+    uids = {target["datasource"]["uid"] for panel in dashboard["panels"] for target in panel["targets"]}
+    assert uids == {datasource["uid"]}
+    titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
+    for topic in ("queue depth", "rates", "consumers", "memory"):
+        assert topic in titles, topic

@@ -1,0 +1,242 @@
+"""A live dashboard of the broker: a chart that updates in place, and a terminal table.
+
+In a notebook::
+
+    live = LiveChart(["tasks"])
+    frame = live.run(seconds=15, until=lambda frame: ...)   # redrawn about once a second
+
+draws queue depth (ready and unacknowledged), message rates and consumers from a QueueSampler,
+updating ONE figure in place through an IPython display handle, and stops after ``seconds`` (or
+earlier when ``until(frame)`` is true). It returns the sampler's frame.
+
+Outside the lessons, for a demo on a projector::
+
+    python -m helpers.dashboard --seconds 60               # every queue, a text table each second
+    python -m helpers.dashboard --queue tasks --png live.png   # also redraw a PNG each second
+    python -m helpers.dashboard --window                   # a matplotlib window (text if headless)
+
+Introduced in lesson 10.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from .charts import plot_queue_depth, plot_rates
+from .errors import CourseError
+from .management import management_api
+from .metrics import SAMPLE_COLUMNS, QueueSampler, queue_sample
+
+LIVE_FIGSIZE = (10, 8)
+
+
+def new_dashboard_figure():
+    """A figure with three panels sharing the time axis: depth, rates, consumers."""
+    fig, axes = plt.subplots(3, 1, figsize=LIVE_FIGSIZE, sharex=True, layout="constrained",
+                             gridspec_kw={"height_ratios": [3, 3, 2]})
+    return fig, axes
+
+
+def draw_dashboard(axes, frame, seconds=None, title="Live: the broker's view"):
+    """(Re)draw the three panels from a QueueSampler frame; ``seconds`` fixes the x axis."""
+    depth, rates, consumers = axes
+    for ax in axes:
+        ax.clear()
+    if len(frame):
+        plot_queue_depth(frame, title=f"{title}: queue depth", ax=depth)
+        plot_rates(frame, title="Message rates (all these queues)", ax=rates)
+        for queue, rows in frame.groupby("queue", sort=True):
+            consumers.step(rows["seconds"], rows["consumers"], where="post", label=queue)
+        consumers.legend(loc="upper right")
+    else:
+        depth.set(title=f"{title}: queue depth", ylabel="messages in the queue")
+        rates.set(title="Message rates (all these queues)", ylabel="messages per second")
+    depth.set_xlabel("")
+    rates.set_xlabel("")
+    rates.set_ylim(0, max(1.0, rates.get_ylim()[1]))  # an idle broker: 0 to 1 a second, not 0 to 0.05
+    consumers.set(title="Consumers", xlabel="time since start (s)", ylabel="consumers")
+    top = int(frame["consumers"].max()) if len(frame) else 1
+    consumers.set_ylim(0, max(1, top) + 1)
+    consumers.yaxis.get_major_locator().set_params(integer=True)
+    if seconds is not None:
+        depth.set_xlim(0, seconds)
+    else:
+        depth.set_xlim(left=0)
+
+
+class LiveChart:
+    """A chart of ``queues`` that redraws in place every ``interval`` seconds while something runs."""
+
+    def __init__(self, queues, interval=1.0, title="Live: the broker's view"):
+        self.queues = [queues] if isinstance(queues, str) else list(queues)
+        self.interval = interval
+        self.title = title
+        self.sampler = None
+        self.redraws = 0
+
+    def run(self, seconds=15.0, until=None, at=None):
+        """Sample and redraw until ``seconds`` have passed or ``until(frame)`` is true.
+
+        ``at`` maps a time (seconds since the start) to a function to call then, once (e.g. start
+        another worker at 4 s), so a demo can change the load while the chart runs.
+        Returns the QueueSampler frame (one row a queue a sample).
+        """
+        from IPython.display import display
+
+        pending = dict(sorted((at or {}).items()))
+        self.sampler = QueueSampler(self.queues, interval=self.interval, max_duration=seconds + 5).start()
+        fig, axes = new_dashboard_figure()
+        try:
+            stop_at = time.monotonic() + 3
+            while not len(self.sampler.frame()) and time.monotonic() < stop_at:
+                time.sleep(0.05)
+            draw_dashboard(axes, self.sampler.frame(), seconds, self.title)
+            handle = display(fig, display_id=True)
+            started = self.sampler.started
+            while time.monotonic() - started < seconds:
+                elapsed = time.monotonic() - started
+                for when in [when for when in pending if when <= elapsed]:
+                    pending.pop(when)()
+                time.sleep(max(0.0, self.interval - (time.monotonic() - started - elapsed)))
+                frame = self.sampler.frame()
+                draw_dashboard(axes, frame, seconds, self.title)
+                handle.update(fig)
+                self.redraws += 1
+                if until is not None and len(frame) and until(frame):
+                    break
+        finally:
+            self.sampler.stop()
+            frame = self.sampler.frame()
+            draw_dashboard(axes, frame, None, self.title)  # the last drawing fits the run
+            if "handle" in locals():
+                handle.update(fig)
+            plt.close(fig)  # the display keeps the last drawing; the figure is not shown twice
+        return frame
+
+
+def plot_history(history, title="The API's own samples", ax=None):
+    """A ``ManagementAPI.queue_history`` frame: depth and rates over the last seconds."""
+    if ax is None:
+        _, (depth, rates) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, layout="constrained")
+    else:
+        depth, rates = ax
+    seconds = (history.index - history.index.max()).total_seconds()
+    for column, label in [("messages_ready", "ready"), ("messages_unacknowledged", "unacknowledged")]:
+        if column in history:
+            depth.step(seconds, history[column], where="post", label=label)
+    depth.set(title=f"{title}: queue depth", ylabel="messages in the queue")
+    depth.set_ylim(bottom=0)
+    depth.legend(loc="upper left")
+    for column, label in [("publish", "published"), ("deliver_get", "delivered"), ("ack", "acknowledged")]:
+        if column in history:
+            rates.plot(seconds, history[column], marker=".", label=label)
+    rates.set(title="Message rates", xlabel="seconds before the last sample", ylabel="messages per second")
+    rates.set_ylim(bottom=0)
+    rates.legend(loc="upper left")
+    return depth, rates
+
+
+# -- outside the notebooks: python -m helpers.dashboard ---------------------------------------
+TABLE_COLUMNS = ["queue", "ready", "unacked", "consumers", "publish/s", "deliver/s", "ack/s", "redeliver/s"]
+
+
+def snapshot(api, queues=None):
+    """One row a queue of our vhost (only ``queues`` if given): depth, consumers and rates now."""
+    rows = []
+    for queue in api.get(api.vhost_path("queues")):
+        if queues and queue["name"] not in queues:
+            continue
+        row = queue_sample(queue)
+        redeliver = queue.get("message_stats", {}).get("redeliver_details", {}).get("rate", 0.0)
+        rows.append({"queue": row["queue"], "ready": row["messages_ready"], "unacked": row["messages_unacknowledged"],
+                     "consumers": row["consumers"], "publish/s": row["publish_rate"], "deliver/s": row["deliver_rate"],
+                     "ack/s": row["ack_rate"], "redeliver/s": redeliver, "_row": row})
+    return sorted(rows, key=lambda row: row["queue"])
+
+
+def text_table(rows, elapsed, seconds):
+    """The snapshot as a fixed-width text table, with a header line."""
+    lines = [f"RabbitMQ queues, live: {elapsed:4.0f} s of {seconds:g} s   (Ctrl-C stops)", ""]
+    widths = [max(24, *(len(row["queue"]) for row in rows)) if rows else 24] + [12] * (len(TABLE_COLUMNS) - 1)
+    lines.append("".join(f"{name:<{w}}" if i == 0 else f"{name:>{w}}" for i, (name, w) in enumerate(zip(TABLE_COLUMNS, widths))))
+    for row in rows:
+        cells = []
+        for i, (name, w) in enumerate(zip(TABLE_COLUMNS, widths)):
+            value = row[name]
+            cells.append(f"{value:<{w}}" if i == 0 else f"{value:>{w}.1f}" if isinstance(value, float) else f"{value:>{w}}")
+        lines.append("".join(cells))
+    if not rows:
+        lines.append("(no queues yet)")
+    return "\n".join(lines)
+
+
+def open_window():
+    """Switch matplotlib to a GUI backend if this machine has a display; False if headless."""
+    if sys.platform != "darwin" and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        return False
+    for backend in ("TkAgg", "QtAgg", "MacOSX"):
+        try:
+            plt.switch_backend(backend)
+            return True
+        except Exception:  # that GUI toolkit is not installed: try the next
+            continue
+    return False
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m helpers.dashboard",
+                                     description="Every queue's depth and rates, live, for a bounded time.")
+    parser.add_argument("--seconds", type=float, default=60, help="stop after this long (default 60)")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
+    parser.add_argument("--queue", action="append", help="only this queue (repeat for more); default: all")
+    parser.add_argument("--png", help="also redraw the live chart into this PNG file every refresh (works headless)")
+    parser.add_argument("--window", action="store_true", help="show the chart in a window (falls back to text if headless)")
+    args = parser.parse_args(argv)
+
+    window = args.window and open_window()
+    if args.window and not window:
+        print("No display here (headless), so the dashboard shows a text table instead of a window.", flush=True)
+    clear = "\033[H\033[2J" if sys.stdout.isatty() else ""
+    api = management_api(timeout=max(1.0, args.interval * 2))
+    fig = axes = None
+    if window or args.png:
+        fig, axes = new_dashboard_figure()
+        if window:
+            plt.show(block=False)
+    history = []
+    started = time.monotonic()
+    try:
+        while True:
+            tick = time.monotonic()
+            elapsed = tick - started
+            rows = snapshot(api, args.queue)
+            history.extend({"seconds": round(elapsed, 2), **row["_row"]} for row in rows)
+            print(clear + text_table(rows, elapsed, args.seconds) + ("" if clear else "\n"), flush=True)
+            if fig is not None:
+                draw_dashboard(axes, pd.DataFrame(history, columns=SAMPLE_COLUMNS), args.seconds)
+                if args.png:
+                    fig.savefig(args.png)
+                if window:
+                    plt.pause(0.01)
+            if elapsed >= args.seconds:
+                break
+            time.sleep(max(0.0, args.interval - (time.monotonic() - tick)))
+    except CourseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if fig is not None:
+            plt.close(fig)
+    if args.png:
+        print(f"The last chart is in {args.png}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
