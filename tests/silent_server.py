@@ -25,6 +25,7 @@ class SilentServer:
     def close(self):
         for connection in self.accepted:
             connection.close()
+        self.socket.shutdown(socket.SHUT_RDWR)  # wakes the accept() above, so the port really closes
         self.socket.close()
 
     def __enter__(self):
