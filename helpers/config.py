@@ -12,6 +12,10 @@ RABBITMQ_PASSWORD      that user's password                        devpassword
 AMQP_URL               where clients connect (AMQP 0-9-1)          built from above
 MANAGEMENT_URL         the management UI and HTTP API              http://localhost:15672
 PROMETHEUS_URL         the broker's Prometheus endpoint            http://localhost:15692
+BROKER_BACKEND         force a backend: docker, local, existing    chosen (broker.py)
+BROKER_STATE_DIR       the local node's data and logs              .broker/
+PROMETHEUS_SERVER_URL  the course's own Prometheus server          http://127.0.0.1:9090
+PROMETHEUS_STATE_DIR   that server's data                          .prometheus/
 =====================  ==========================================  ================
 
 Introduced in lesson 00.

@@ -1,0 +1,55 @@
+"""Checks for lesson 10: reading the broker's metrics and alert rules.
+
+Each check prints one ✅/❌ line (see ``helpers.checks.report``).
+"""
+
+from ..errors import CourseError
+from ..management import management_api
+from .report import queue_or_none, report
+
+
+def check_queue_depths(depths, queues, wait=5.0):
+    """Does ``depths`` ({queue: messages}, e.g. read from Prometheus) match the management API? (lesson 10)"""
+    if not isinstance(depths, dict) or not depths:
+        return report(False, "", "`depths` should be a dict such as {'monitor.tasks': 0, ...}: one entry a queue.")
+    missing = [name for name in queues if name not in depths]
+    if missing:
+        return report(False, "", f"`depths` has no entry for {', '.join(missing)}: keep only samples with a 'queue' label.")
+    api = management_api()
+    wrong = {}
+    for name in queues:
+        try:
+            api.wait_for_queue(name, timeout=wait, messages=int(depths[name]))
+        except CourseError:
+            queue = queue_or_none(name) or {}
+            wrong[name] = (depths[name], queue.get("messages"))
+    if wrong:
+        described = "; ".join(f"{name}: yours {have}, the API's {api_has}" for name, (have, api_has) in wrong.items())
+        return report(False, "", f"Some depths differ from the management API ({described}). Did you read "
+                                 "rabbitmq_queue_messages (not _ready) from /metrics/per-object?")
+    report(True, f"Prometheus and the management API agree on the depth of {len(queues)} queue(s).", "")
+
+
+def check_alert_rule(rule, firing_on=(), quiet_on=(), cases=()):
+    """Does an AlertRule fire on ``firing_on`` queues and stay quiet on ``quiet_on`` (live), and give
+    the expected answer for each ``(queue dict, should_fire)`` in ``cases``? (lesson 10)"""
+    import pandas
+
+    from ..alerts import AlertRule
+    from ..metrics import SAMPLE_COLUMNS
+
+    if not isinstance(rule, AlertRule):
+        return report(False, "", "`rule` should be an AlertRule(name, measure, threshold, message).")
+    empty = pandas.DataFrame(columns=SAMPLE_COLUMNS)
+    live = [(queue_or_none(name) or {"name": name}, True) for name in firing_on] + \
+           [(queue_or_none(name) or {"name": name}, False) for name in quiet_on]
+    for queue, should_fire in [*live, *cases]:
+        try:
+            firing, value, _ = rule.check(empty, {"name": "example", **queue})
+        except Exception as error:  # the learner's measure function failed: say so in one line
+            return report(False, "", f"The rule's measure failed on {queue.get('name', 'a queue')}: {type(error).__name__}: {error}")
+        if firing != should_fire:
+            figures = f"messages={queue.get('messages', 0)}, consumers={queue.get('consumers', 0)}"
+            verb = "should fire but stays quiet" if should_fire else "fires but should stay quiet"
+            return report(False, "", f"'{rule.name}' {verb} on {queue.get('name', 'a queue')} ({figures}; value {value:g}, threshold {rule.threshold:g}).")
+    report(True, f"'{rule.name}' fires where it should and stays quiet elsewhere ({len(live) + len(cases)} cases).", "")
