@@ -7,13 +7,15 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help lab test setup broker down status restart reset notebooks student benchmark clean
+.PHONY: help lab test setup broker down status restart reset notebooks student dashboard benchmark clean
 
 help:
 	@echo "make lab       set everything up, start the broker, open the course in JupyterLab"
 	@echo "make test      set everything up, start the broker, run every test and notebook"
 	@echo "make broker | down | status | restart | reset   the course's RabbitMQ"
 	@echo "make student   copies of the lessons without solutions, in student/, for a workshop"
+	@echo "make dashboard a live view of every queue for a demo (60 s; python -m helpers.dashboard --help)"
+	@echo "make benchmark | benchmark-monitoring   measure work distribution / the cost and lag of monitoring"
 	@echo "make notebooks re-run every lesson to refresh its stored outputs (NB=notebooks/02_*.ipynb for one)"
 
 # The virtual environment, re-made when requirements.txt or pyproject.toml change.
@@ -43,6 +45,9 @@ notebooks: broker
 
 student: setup
 	@$(BIN)/python tools/make_student_copy.py
+
+dashboard: broker
+	@$(BIN)/python -m helpers.dashboard --seconds 60
 
 benchmark: broker
 	$(BIN)/python benchmarks/work_distribution.py
