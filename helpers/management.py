@@ -120,22 +120,28 @@ class ManagementAPI:
         return frame
 
     def consumers(self):
-        """Consumers of our vhost: which queue, which channel, its prefetch and ack mode."""
+        """Consumers of our vhost: which queue, its prefetch and ack mode, and whose connection.
+
+        ``connection_name`` is the connection's address as the broker names it; ``client_name`` is
+        the name its client gave it (``lesson``, ``worker-1``), None until the API knows it.
+        """
+        client_names = {row.get("name"): (row.get("client_properties") or {}).get("connection_name")
+                        for row in self.get("connections")}
         rows = self.get(f"consumers/{_quote(self.vhost)}")
-        return pd.DataFrame(
-            [
-                {
-                    "queue": (row.get("queue") or {}).get("name"),
-                    "consumer_tag": row.get("consumer_tag"),
-                    "prefetch_count": row.get("prefetch_count"),
-                    "ack_required": row.get("ack_required"),
-                    # details the broker has not gathered yet come as [] rather than {}
-                    "connection_name": (row.get("channel_details") or {}).get("connection_name"),
-                }
-                for row in rows
-            ],
-            columns=["queue", "consumer_tag", "prefetch_count", "ack_required", "connection_name"],
-        )
+        columns = ["queue", "consumer_tag", "prefetch_count", "ack_required", "connection_name", "client_name"]
+        frame = []
+        for row in rows:
+            # details the broker has not gathered yet come as [] rather than {}
+            address = (row.get("channel_details") or {}).get("connection_name")
+            frame.append({
+                "queue": (row.get("queue") or {}).get("name"),
+                "consumer_tag": row.get("consumer_tag"),
+                "prefetch_count": row.get("prefetch_count"),
+                "ack_required": row.get("ack_required"),
+                "connection_name": address,
+                "client_name": client_names.get(address),
+            })
+        return pd.DataFrame(frame, columns=columns)
 
     def wait_for_consumers(self, queue, count, timeout=10.0):
         """The consumers of ``queue`` (a ``consumers()`` frame), once the API lists ``count`` of them

@@ -25,7 +25,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote as url_quote
 
 import pandas as pd
 import pika
@@ -227,18 +226,12 @@ def consumer_table(queues, names=None, api=None, count=None, timeout=5.0):
     api = api or management_api()
     stop_at = time.monotonic() + timeout
     while True:
-        connections = {row.get("name"): (row.get("client_properties") or {}).get("connection_name")
-                       for row in api.get("connections")}
-        rows = [row for row in api.get(f"consumers/{url_quote(api.vhost, safe='')}") if row.get("queue", {}).get("name") in set(queues)]
-        addresses = [(row.get("channel_details") or {}).get("connection_name") for row in rows]
-        settled = all(connections.get(address) for address in addresses) and (count is None or len(rows) == count)
+        frame = api.consumers()
+        frame = frame[frame["queue"].isin(queues)]
+        settled = frame["client_name"].notna().all() and (count is None or len(frame) == count)
         if settled or time.monotonic() > stop_at:
             break
         time.sleep(0.25)
-    frame = pd.DataFrame([{
-        "queue": row.get("queue", {}).get("name"),
-        "prefetch_count": row.get("prefetch_count"),
-        "ack_required": row.get("ack_required"),
-        "connection": connections.get(address) or address,
-    } for row, address in zip(rows, addresses)], columns=["queue", "prefetch_count", "ack_required", "connection"])
+    frame = frame.assign(connection=frame["client_name"].fillna(frame["connection_name"]))
+    frame = frame[["queue", "prefetch_count", "ack_required", "connection"]]
     return frame.replace(names or {}).sort_values("queue").reset_index(drop=True)

@@ -94,3 +94,15 @@ def test_sampler_stops_by_itself_after_max_duration(queue_name, channel):
     time.sleep(1.5)
     assert not sampler._thread.is_alive()
     sampler.stop()
+
+
+def test_consumers_name_the_client_that_consumes(channel, queue_name, api):
+    declare_queue(channel, queue_name)
+    channel.basic_consume(queue_name, on_message_callback=lambda *args: None)
+    consumers = api.wait_for_consumers(queue_name, 1)
+    deadline = time.monotonic() + 10
+    while consumers["client_name"].isna().any() and time.monotonic() < deadline:
+        time.sleep(0.25)
+        consumers = api.wait_for_consumers(queue_name, 1)
+    assert consumers["client_name"].tolist() == ["pytest"]  # the name conftest's connection gives itself
+    assert " -> " in consumers["connection_name"].iloc[0]   # the broker's own name: an address
