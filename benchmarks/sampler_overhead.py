@@ -122,7 +122,7 @@ def lag(args, api):
             for _ in range(args.bursts):
                 time.sleep(random.uniform(0.5, 1.5))  # land at a random point of the sampler's second
                 for number in range(50):
-                    publish(channel, LAG_QUEUE, f"burst {number}")
+                    publish(channel, LAG_QUEUE, f"burst {number}", persistent=True)
                 sent = time.monotonic()  # confirmed: the broker has all 50
                 while api.queue(LAG_QUEUE).get("messages", 0) < 50:
                     if time.monotonic() - sent > 10:

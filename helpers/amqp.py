@@ -103,8 +103,12 @@ def declare_queue(channel, name, durable=True, exclusive=False, arguments=None):
     return result.method.queue
 
 
-def publish(channel, routing_key, body, exchange="", persistent=True, headers=None, mandatory=False, **properties):
-    """Publish one message. A dict or list body is sent as JSON; ``persistent`` sets delivery mode 2."""
+def publish(channel, routing_key, body, exchange="", *, persistent, headers=None, mandatory=False, **properties):
+    """Publish one message. A dict or list body is sent as JSON.
+
+    ``persistent`` has no default, so every call says what it means: ``True`` sets delivery mode 2
+    (kept on disk by a durable queue, lesson 02), ``False`` delivery mode 1 (lost in a restart).
+    """
     if isinstance(body, (dict, list)):
         body = json.dumps(body)
         properties.setdefault("content_type", "application/json")

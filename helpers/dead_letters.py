@@ -237,7 +237,7 @@ def process_with_retries(channel, topology, handler, jobs, deadline=30.0):
                     destination = topology.parking_lot
                     record["outcome"] = "parked"
                 publish(channel, destination, body, headers=retry_headers, content_type=properties.content_type,
-                        message_id=properties.message_id)
+                        message_id=properties.message_id, persistent=True)
             channel.basic_ack(method.delivery_tag)
             records.append(record)
             if record["outcome"] in ("done", "parked"):
@@ -345,7 +345,7 @@ def probe_dead_lettering(queue, dlq, wait=5.0):
         channel = connection.channel()
         if channel.queue_declare(queue, passive=True).method.message_count:
             return "not empty", {}
-        publish(channel, queue, marker, message_id=marker)
+        publish(channel, queue, marker, message_id=marker, persistent=True)
         stop_at = time.monotonic() + wait
         method = None
         while method is None and time.monotonic() < stop_at:

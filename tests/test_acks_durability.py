@@ -172,7 +172,7 @@ def transient(channel, exchange, routing_key, body):
 
 
 def lets_the_error_out(channel, exchange, routing_key, body):
-    publish(channel, routing_key, body, exchange=exchange, mandatory=True)
+    publish(channel, routing_key, body, exchange=exchange, mandatory=True, persistent=True)
     return True
 
 

@@ -51,7 +51,7 @@ def test_drain_returns_after_the_idle_timeout_when_nothing_waits(channel, queue_
 def test_drain_stops_at_max_messages_and_leaves_the_rest(channel, queue_name, api):
     declare_queue(channel, queue_name)
     for number in range(5):
-        publish(channel, queue_name, {"n": number})
+        publish(channel, queue_name, {"n": number}, persistent=True)
     taken = drain(channel, queue_name, max_messages=2, idle_timeout=2)
     assert [message.json()["n"] for message in taken] == [0, 1]
     assert api.wait_for_queue(queue_name, messages=3)["messages"] == 3
@@ -64,7 +64,7 @@ def test_drain_stops_at_the_deadline_while_messages_keep_coming(channel, queue_n
         with connect(name="pytest-trickle") as connection:
             producer = connection.channel()
             for number in range(30):
-                publish(producer, queue_name, str(number))
+                publish(producer, queue_name, str(number), persistent=True)
                 time.sleep(0.1)
 
     producer = threading.Thread(target=trickle)
@@ -81,7 +81,7 @@ def test_unacked_messages_come_back_marked_redelivered(queue_name):
     with connect() as first:
         channel = first.channel()
         declare_queue(channel, queue_name)
-        publish(channel, queue_name, "job")
+        publish(channel, queue_name, "job", persistent=True)
         assert [m.redelivered for m in drain(channel, queue_name, ack=False, idle_timeout=0.5)] == [False]
     with connect() as second:
         again = drain(second.channel(), queue_name, idle_timeout=1)

@@ -52,12 +52,12 @@ def test_the_three_causes_reach_one_dead_letter_queue_with_their_reasons(channel
     declare_with_dead_letters(channel, inbox, dlq=dlq, dlx=dlx, arguments={"x-max-length": 1})
     declare_with_dead_letters(channel, reminders, dlq=dlq, dlx=dlx, arguments={"x-message-ttl": 100})
 
-    publish(channel, orders, "bad order")
+    publish(channel, orders, "bad order", persistent=True)
     method, _, _ = channel.basic_get(orders)
     channel.basic_reject(method.delivery_tag, requeue=False)
-    publish(channel, inbox, "old")
-    publish(channel, inbox, "new")
-    publish(channel, reminders, "late", expiration="50")
+    publish(channel, inbox, "old", persistent=True)
+    publish(channel, inbox, "new", persistent=True)
+    publish(channel, reminders, "late", expiration="50", persistent=True)
     api.wait_for_queue(dlq, messages=3)
 
     table = dead_letter_table(drain(channel, dlq, idle_timeout=1.0))
@@ -75,7 +75,7 @@ def test_a_default_exchange_dead_letter_route_and_its_arguments(channel, names):
     arguments = queue_arguments([work], keys=["x-dead-letter-exchange", "x-dead-letter-routing-key", "x-max-length", "x-overflow"])
     assert arguments.to_dict("records") == [{"queue": work, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq,
                                              "x-max-length": 5, "x-overflow": ""}]
-    publish(channel, work, "no")
+    publish(channel, work, "no", persistent=True)
     method, _, _ = channel.basic_get(work)
     channel.basic_nack(method.delivery_tag, requeue=False)
     [message] = drain(channel, dlq, max_messages=1, idle_timeout=2.0)
@@ -91,7 +91,7 @@ def test_a_message_that_never_died_reads_as_an_empty_row():
 def test_peek_leaves_the_messages_in_place(channel, api, queue_name):
     declare_queue(channel, queue_name)
     for text in ("a", "b", "c"):
-        publish(channel, queue_name, text, headers={"n": 1})
+        publish(channel, queue_name, text, headers={"n": 1}, persistent=True)
     api.wait_for_queue(queue_name, messages=3)
     assert [message["text"] for message in peek(queue_name)] == ["a", "b", "c"]
     assert peek(queue_name, count=1)[0]["headers"] == {"n": 1}
@@ -119,7 +119,7 @@ def test_a_failing_job_is_retried_with_growing_delays_then_parked_and_replayed(c
             raise ConnectionRefusedError("down")
 
     for job_id in ("good", "bad"):
-        publish(channel, work, {"job_id": job_id})
+        publish(channel, work, {"job_id": job_id}, persistent=True)
     attempts = process_with_retries(channel, topology, handler, jobs=2, deadline=20)
 
     assert attempts.groupby("job_id")["outcome"].last().to_dict() == {"good": "done", "bad": "parked"}
@@ -157,7 +157,7 @@ def test_replay_moves_everything_strips_retry_headers_and_ends(channel, api, nam
     declare_queue(channel, parking)
     declare_queue(channel, work)
     for number in range(3):
-        publish(channel, parking, f"job {number}", headers={"attempts": 4, "error": "x", "tenant": "acme"})
+        publish(channel, parking, f"job {number}", headers={"attempts": 4, "error": "x", "tenant": "acme"}, persistent=True)
     api.wait_for_queue(parking, messages=3)
     assert replay(channel, parking, work) == 3
     moved = drain(channel, work, idle_timeout=1.0)
@@ -172,7 +172,7 @@ def test_replay_from_a_missing_queue_or_to_nowhere_says_so_and_loses_nothing(cha
     with pytest.raises(CourseError, match="no queue named"):
         replay(channel, names("missing"), parking)
     declare_queue(channel, parking)
-    publish(channel, parking, "keep me")
+    publish(channel, parking, "keep me", persistent=True)
     api.wait_for_queue(parking, messages=1)
     with pytest.raises(CourseError, match="still in"):
         replay(channel, parking, names("nowhere"))
@@ -182,7 +182,7 @@ def test_replay_from_a_missing_queue_or_to_nowhere_says_so_and_loses_nothing(cha
 def test_a_poison_message_stops_at_the_delivery_limit_and_is_dead_lettered(channel, api, names):
     payments, dead = names("payments"), names("payments-dead")
     declare_with_dead_letters(channel, payments, dlq=dead, dlx="", arguments={"x-queue-type": "quorum", "x-delivery-limit": 2})
-    publish(channel, payments, "poison")
+    publish(channel, payments, "poison", persistent=True)
     deliveries = requeue_every_delivery(channel, payments, idle_timeout=1.0, deadline=15)
     assert 1 <= len(deliveries) <= 3
     api.wait_for_queue(dead, messages=1)
@@ -223,7 +223,7 @@ def test_check_dead_lettering_fails_for_missing_queues_and_a_busy_queue(channel,
     check_dead_lettering(work, dead)
     assert "no queue named" in capsys.readouterr().out
     declare_with_dead_letters(channel, work, dlq=dead, dlx=dlx)
-    publish(channel, work, "already here")
+    publish(channel, work, "already here", persistent=True)
     check_dead_lettering(work, dead)
     out = capsys.readouterr().out
     assert out.startswith("❌") and "empty it first" in out
@@ -234,7 +234,7 @@ def test_check_kept_newest_passes_for_drop_head(channel, names, capsys):
     declare_queue(channel, prices, arguments={"x-max-length": 3, "x-overflow": "drop-head"})
     sent = [f"price {n}" for n in range(5)]
     for text in sent:
-        publish(channel, prices, text)
+        publish(channel, prices, text, persistent=True)
     check_kept_newest(prices, sent, limit=3)
     assert capsys.readouterr().out.startswith("✅")
 
@@ -245,8 +245,8 @@ def test_check_kept_newest_fails_for_reject_publish_and_for_a_missing_limit(chan
     declare_queue(channel, unlimited)
     sent = [f"price {n}" for n in range(5)]
     for text in sent:
-        publish(channel, rejecting, text)
-        publish(channel, unlimited, text)
+        publish(channel, rejecting, text, persistent=True)
+        publish(channel, unlimited, text, persistent=True)
     check_kept_newest(rejecting, sent, limit=3)
     out = capsys.readouterr().out
     assert out.startswith("❌") and "drop-head" in out
@@ -260,7 +260,7 @@ def test_check_kept_newest_fails_when_the_oldest_are_kept(channel, names, capsys
     declare_queue(channel, prices, arguments={"x-max-length": 3})
     sent = [f"price {n}" for n in range(5)]
     for text in sent[:3]:
-        publish(channel, prices, text)
+        publish(channel, prices, text, persistent=True)
     check_kept_newest(prices, sent, limit=3)
     out = capsys.readouterr().out
     assert out.startswith("❌") and "newest 3" in out

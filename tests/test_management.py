@@ -39,7 +39,7 @@ def test_a_wrong_password_is_named_as_such(api):
 def test_queues_table_shows_a_declared_queue_and_its_depth(channel, queue_name, api):
     declare_queue(channel, queue_name)
     for _ in range(3):
-        publish(channel, queue_name, "x")
+        publish(channel, queue_name, "x", persistent=True)
     api.wait_for_queue(queue_name, messages=3)
     row = api.queues([queue_name]).iloc[0]
     assert (row["name"], bool(row["durable"]), row["messages"], row["messages_ready"]) == (queue_name, True, 3, 3)
@@ -67,7 +67,7 @@ def test_wait_for_queue_gives_up_with_what_it_saw(channel, queue_name, api):
 
 def test_queue_history_has_one_second_samples(channel, queue_name, api):
     declare_queue(channel, queue_name)
-    publish(channel, queue_name, "x")
+    publish(channel, queue_name, "x", persistent=True)
     api.wait_for_queue(queue_name, messages=1)
     time.sleep(2.5)
     history = api.queue_history(queue_name, seconds=30)
@@ -80,7 +80,7 @@ def test_sampler_records_a_queue_filling_up(channel, queue_name, api):
     declare_queue(channel, queue_name)
     with QueueSampler(queue_name, interval=0.5, max_duration=20) as sampler:
         for _ in range(7):
-            publish(channel, queue_name, "x")
+            publish(channel, queue_name, "x", persistent=True)
         api.wait_for_queue(queue_name, messages=7)
     frame = sampler.frame()
     assert frame["messages"].iloc[0] == 0

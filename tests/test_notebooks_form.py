@@ -48,7 +48,10 @@ def test_valid_and_only_course_metadata(notebook):
     nbformat.validate(notebook)
     assert notebook.metadata == load_tool("run_notebooks").normalize(nbformat.from_dict(dict(notebook))).metadata
     for cell in notebook.cells:
-        assert set(cell.metadata) <= {"tags"}, f"stray cell metadata {dict(cell.metadata)} in: {cell.source[:60]}"
+        allowed = {"tags", "jupyter"} if "solution" in tags(cell) else {"tags"}
+        assert set(cell.metadata) <= allowed, f"stray cell metadata {dict(cell.metadata)} in: {cell.source[:60]}"
+        if "solution" in tags(cell):
+            assert cell.metadata.get("jupyter") == {"source_hidden": True}, f"a solution not collapsed: {cell.source[:60]}"
 
 
 def test_stored_outputs_come_from_one_clean_run(notebook):
@@ -72,8 +75,7 @@ def test_lesson_shape(notebook):
     assert len(re.findall(r"^# ", markdown, re.MULTILINE)) == 1, "one H1 title"
     for heading in ("What you'll learn", "Exercise", "Key points"):
         assert heading in markdown, f"no '{heading}' section"
-    solutions = [cell for cell in code_cells(notebook) if "solution" in tags(cell)]
-    assert solutions and all("check_" in cell.source for cell in solutions), "each exercise's solution ends with a check"
+    assert exercises(notebook), "a lesson has exercises"
     first_code = code_cells(notebook)[0].source
     assert "start_lesson(" in first_code, "the first code cell is the lesson's setup call"
 
@@ -95,3 +97,29 @@ def test_navigation_cells_are_the_generated_ones():
         expected = navigation.navigation(lessons, index)
         assert navigation.TAG in tags(cells[0]) and navigation.TAG in tags(cells[-1]), f"{path.name}: run make notebooks"
         assert cells[0].source == cells[-1].source == expected, f"{path.name}: navigation is stale, run make notebooks"
+
+
+def exercises(notebook):
+    """Each exercise as (the learner's cell, its solution, its check), checking the layout that
+    tools/make_student_copy.py relies on: learner's cell (tag "exercise"), solution (tag
+    "solution"), then an untagged cell with the whole check call."""
+    found = []
+    cells = notebook.cells
+    for index, cell in enumerate(cells):
+        if "solution" not in tags(cell):
+            continue
+        before, after = cells[index - 1], cells[index + 1]
+        where = f"the solution that starts {cell.source[:50]!r}"
+        assert before.cell_type == "code" and "exercise" in tags(before), f"{where} follows no learner's cell (tag 'exercise')"
+        assert after.cell_type == "code" and not tags(after) and "check_" in after.source, f"{where} is followed by no check cell"
+        assert "check_" not in cell.source, f"{where} calls its check itself: the check has a cell of its own"
+        found.append((before, cell, after))
+    learner_cells = [cell for cell in cells if "exercise" in tags(cell)]
+    assert len(learner_cells) == len(found), "every learner's cell (tag 'exercise') is followed by a solution"
+    return found
+
+
+def test_exercises_are_laid_out_for_the_workshop_edition(notebook):
+    for learner, _solution, _check in exercises(notebook):
+        assert learner.source.strip(), "the learner's cell names the placeholders the check reads"
+        compile(learner.source, "<exercise>", "exec")

@@ -57,7 +57,7 @@ def test_reads_a_queue_depth_back_through_prometheus(server, queue_name):
         channel = connection.channel()
         channel.queue_declare(queue_name, durable=True)
         for number in range(7):
-            publish(channel, queue_name, f"message {number}")
+            publish(channel, queue_name, f"message {number}", persistent=True)
     seen = server.wait_for(f'rabbitmq_queue_messages{{queue="{queue_name}"}}', 7.0, timeout=QUEUE_WAIT)
     assert seen == [7.0]
     assert all(health == "up" for _, health in server.targets())

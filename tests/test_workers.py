@@ -87,7 +87,7 @@ def test_a_killed_worker_leaves_no_job_unaccounted_for(channel, queue_name):
 def test_wait_for_queued_asks_the_broker_and_has_a_limit(channel, queue_name):
     channel.queue_declare(queue=queue_name, durable=True)
     for number in range(5):
-        publish(channel, queue_name, f"message {number}")
+        publish(channel, queue_name, f"message {number}", persistent=True)
     assert wait_for_queued(channel, queue_name, 5, timeout=10) == 5
     with pytest.raises(CourseError, match="holds 5 ready"):
         wait_for_queued(channel, queue_name, 6, timeout=0.5)

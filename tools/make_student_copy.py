@@ -1,47 +1,81 @@
-"""Student copies of the lessons, for workshops: every solution cell is emptied but for its check.
+"""The workshop (student) edition of the lessons: every exercise without its solution.
 
-    python tools/make_student_copy.py        # writes student/NN_*.ipynb (and student/scripts)
+    python tools/make_student_copy.py            # writes notebooks/student/NN_*.ipynb and scripts/
+    python tools/make_student_copy.py DIR        # writes the edition into DIR instead
 
-A solution cell (tagged "solution") keeps its imports and its final ``check_...`` lines, with
-a line for the learner's code in place of the rest; outputs are cleared. The lessons in
-notebooks/ stay the one source: the copies are made anew each time and not stored in git.
+It is made from the cells' structure, never by editing lines. Every exercise in a lesson is laid
+out as five cells (see tools/README.md):
+
+    *Exercise N.* prompt            markdown
+    given data / clean state        code, untagged    (optional; stays)
+    the learner's cell              code, tag "exercise": named placeholders that run as they are
+    the solution                    code, tag "solution" (collapsed in JupyterLab)
+    the check                       code, untagged: the whole check_... call
+
+The edition drops the cells tagged "solution" and clears every output; everything else stays,
+so it runs top to bottom with nothing typed and each check answers ❌ with a hint. The lessons
+in notebooks/ stay the one source: the edition is made anew each time and is not stored in git.
+It lands in notebooks/student/, inside the folder that ``make lab`` opens (``make workshop``
+opens it directly).
 """
 
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
 
 PROJECT = Path(__file__).resolve().parent.parent
-PLACEHOLDER = "# Your code here"
+NOTEBOOKS = PROJECT / "notebooks"
+DEFAULT_TARGET = NOTEBOOKS / "student"
+SOLUTION, EXERCISE = "solution", "exercise"
+NOTE = ("*Workshop edition: the solutions are not in this copy. Write your answer in the cell under each "
+        "exercise, then run the check below it.*")
 
 
-def student_source(source):
-    lines = source.splitlines()
-    imports = [line for line in lines if line.startswith(("from helpers.checks import", "import "))]
-    checks = [line for line in lines if line.startswith("check_")]
-    return "\n".join([*imports, *([""] if imports else []), PLACEHOLDER, "", *checks])
+def tags(cell):
+    return cell.metadata.get("tags", [])
 
 
-def student_copy(notebook):
+def student_copy(notebook, depth=1):
+    """The notebook without its solution cells, outputs cleared; ``depth`` is how many folders
+    below notebooks/ the copy lives (links that leave the lessons' folder are adjusted)."""
+    cells = []
     for cell in notebook.cells:
-        if cell.cell_type != "code":
+        if SOLUTION in tags(cell):
             continue
-        if "solution" in cell.metadata.get("tags", []):
-            cell.source = student_source(cell.source)
-            cell.metadata["tags"] = [tag for tag in cell.metadata["tags"] if tag != "solution"]
-        cell.outputs = []
-        cell.execution_count = None
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        elif "](../" in cell.source:
+            cell.source = cell.source.replace("](../", "](" + "../" * (depth + 1))
+        cells.append(cell)
+    notebook.cells = cells
+    first_text = next((cell for cell in cells if cell.cell_type == "markdown" and cell.source.startswith("# ")), None)
+    if first_text is not None:
+        first_text.source = first_text.source.replace("\n", f"\n\n{NOTE}\n", 1) if "\n" in first_text.source else f"{first_text.source}\n\n{NOTE}"
     return notebook
 
 
-def main(target=PROJECT / "student"):
-    target.mkdir(exist_ok=True)
-    for path in sorted((PROJECT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        nbformat.write(student_copy(nbformat.read(path, as_version=4)), target / path.name)
-    shutil.copytree(PROJECT / "notebooks" / "scripts", target / "scripts", dirs_exist_ok=True)
-    print(f"Student copies written to {target}/ (solutions removed, outputs cleared).")
+def lesson_paths():
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def main(target=DEFAULT_TARGET):
+    target = Path(target).resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        depth = len(target.relative_to(NOTEBOOKS).parts)
+    except ValueError:
+        depth = 1
+    for path in lesson_paths():
+        nbformat.write(student_copy(nbformat.read(path, as_version=4), depth=depth), target / path.name)
+    shutil.copytree(NOTEBOOKS / "scripts", target / "scripts", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shown = target.relative_to(PROJECT) if target.is_relative_to(PROJECT) else target
+    print(f"Workshop edition written to {shown}/ ({len(lesson_paths())} lessons, solutions removed, outputs cleared).")
+    return target
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:2])

@@ -5,9 +5,13 @@ Each check prints one ✅/❌ line (see ``helpers.checks.report``).
 
 from ..errors import CourseError
 from ..management import management_api
-from .report import queue_or_none, report
+from .report import check, queue_or_none, report
 
 
+__all__ = ["check_queue", "check_received", "check_broker_version", "check_enabled_plugins", "check_binding"]
+
+
+@check
 def check_queue(name, durable=None, messages=None, arguments=None, wait=5.0):
     """Does queue ``name`` exist, with these settings and this many messages?"""
     queue = queue_or_none(name)
@@ -28,6 +32,7 @@ def check_queue(name, durable=None, messages=None, arguments=None, wait=5.0):
     report(True, f"Queue '{name}' is as it should be.", "")
 
 
+@check
 def check_received(received, expected, queue="the queue"):
     """Were exactly the ``expected`` message texts received, in that order?"""
     if list(received) == list(expected):
@@ -39,6 +44,7 @@ def check_received(received, expected, queue="the queue"):
     report(False, "", f"You received {received}; expected {expected}.")
 
 
+@check
 def check_broker_version(version):
     """Lesson 00: is ``version`` the version the broker itself reports?"""
     actual = management_api().overview().get("rabbitmq_version")
@@ -47,6 +53,7 @@ def check_broker_version(version):
     return report(False, "", f"{version!r} is not it. Look for the key 'rabbitmq_version' in lesson.api.overview().")
 
 
+@check
 def check_enabled_plugins(plugins):
     """Lesson 00: does ``plugins`` list exactly the plugins enabled on the broker's node?"""
     node = management_api().get("nodes")[0]
@@ -56,6 +63,7 @@ def check_enabled_plugins(plugins):
     return report(False, "", f"{plugins!r} is not the list. Each row of lesson.api.nodes() has a column 'enabled_plugins'.")
 
 
+@check
 def check_binding(exchange, queue, routing_key):
     """Lesson 01: is ``queue`` bound to ``exchange`` with ``routing_key``?"""
     bindings = management_api().bindings()

@@ -5,9 +5,13 @@ Each check prints one ✅/❌ line (see ``helpers.checks.report``).
 
 from ..errors import CourseError
 from ..management import management_api
-from .report import queue_or_none, report
+from .report import check, queue_or_none, report
 
 
+__all__ = ["check_queue_depths", "check_alert_rule"]
+
+
+@check
 def check_queue_depths(depths, queues, wait=5.0):
     """Does ``depths`` ({queue: messages}, e.g. read from Prometheus) match the management API? (lesson 10)"""
     if not isinstance(depths, dict) or not depths:
@@ -30,6 +34,7 @@ def check_queue_depths(depths, queues, wait=5.0):
     report(True, f"Prometheus and the management API agree on the depth of {len(queues)} queue(s).", "")
 
 
+@check
 def check_alert_rule(rule, firing_on=(), quiet_on=(), cases=()):
     """Does an AlertRule fire on ``firing_on`` queues and stay quiet on ``quiet_on`` (live), and give
     the expected answer for each ``(queue dict, should_fire)`` in ``cases``? (lesson 10)"""

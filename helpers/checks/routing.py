@@ -5,9 +5,13 @@ Each check prints one ✅/❌ line (see ``helpers.checks.report``).
 
 from ..errors import CourseError
 from ..management import management_api
-from .report import queue_or_none, report
+from .report import check, queue_or_none, report
 
 
+__all__ = ["check_routing", "check_order_total", "check_gave_up", "check_dead_lettering", "check_kept_newest"]
+
+
+@check
 def check_routing(table, expected):
     """Did each message reach exactly the queues ``expected`` says? Introduced in lesson 07.
 
@@ -36,6 +40,7 @@ def check_routing(table, expected):
     report(True, f"All {len(expected)} messages reached exactly the queues they should.", "")
 
 
+@check
 def check_order_total(total, order):
     """Is ``total`` the sum of the price quotes of ``order`` (a list of (item, quantity))? Introduced in lesson 08."""
     from ..rpc import quote
@@ -51,6 +56,7 @@ def check_order_total(total, order):
     report(False, "", f"order_total is {total}, the quotes add up to {expected:.2f}: one call per line of the order, then sum the totals.")
 
 
+@check
 def check_gave_up(error, queue="rpc_queue"):
     """Did the call end with an RpcTimeout while no server consumed ``queue``? Introduced in lesson 08."""
     from ..rpc import RpcTimeout
@@ -67,6 +73,7 @@ def check_gave_up(error, queue="rpc_queue"):
     report(True, "The client gave up on its own, with a clear message, instead of waiting forever.", "")
 
 
+@check
 def check_dead_lettering(queue, dlq, wait=5.0):
     """Do messages rejected (without requeue) from ``queue`` end up in ``dlq``? Introduced in lesson 09.
 
@@ -96,6 +103,7 @@ def check_dead_lettering(queue, dlq, wait=5.0):
     report(True, f"A message rejected from '{queue}' arrived in '{dlq}' with x-death reason 'rejected'.", "")
 
 
+@check
 def check_kept_newest(queue, published, limit):
     """Does ``queue`` hold at most ``limit`` messages and keep the newest of ``published``? Introduced in lesson 09."""
     from ..dead_letters import peek

@@ -1,11 +1,14 @@
-"""Checks for lessons 03-06: jobs shared by workers, prefetch, acknowledgements, durability.
+"""Checks for lessons 03-04: jobs shared by workers, fair dispatch with prefetch.
 
 Each check prints one ✅/❌ line (see ``helpers.checks.report``).
 """
 
 from ..errors import CourseError
 from ..management import management_api
-from .report import queue_or_none, report
+from .report import check, queue_or_none, report
+
+
+__all__ = ["LONG_JOB_SECONDS", "ready_count", "check_jobs_waiting", "check_every_job_done_once", "check_prefetch_choice", "check_fair_shares"]
 
 
 def ready_count(queue, expected, wait=2.0):
@@ -25,6 +28,7 @@ def ready_count(queue, expected, wait=2.0):
             time.sleep(0.05)
 
 
+@check
 def check_jobs_waiting(queue, jobs, wait=5.0):
     """Lesson 03: does durable ``queue`` hold exactly ``jobs``, as persistent messages, with no consumer?"""
     found = queue_or_none(queue)
@@ -53,6 +57,7 @@ def check_jobs_waiting(queue, jobs, wait=5.0):
     report(True, f"Queue '{queue}' holds the {len(jobs)} jobs as persistent messages, waiting for a worker.", "")
 
 
+@check
 def check_every_job_done_once(jobs, report_frame, workers=None):
     """Lesson 03: was every job of ``jobs`` done exactly once (a ``WorkerPool.report()``)? With
     ``workers``, did that many workers each do some?"""
@@ -80,6 +85,7 @@ def check_every_job_done_once(jobs, report_frame, workers=None):
 LONG_JOB_SECONDS = 0.01
 
 
+@check
 def check_prefetch_choice(jobs, prefetch):
     """Lesson 04: is ``prefetch`` a good prefetch_count for workers doing ``jobs``? Says why (not)."""
     durations = [float(job["duration"]) for job in jobs]
@@ -110,6 +116,7 @@ def check_prefetch_choice(jobs, prefetch):
                  f"a worker keeps up to {prefetch} in hand and never waits for the next one.", "")
 
 
+@check
 def check_fair_shares(jobs, report_frame, slack=0.3):
     """Lesson 04: was every job done once, and did no worker end up with much more busy time than
     another (a difference of at most the longest job, plus ``slack`` seconds)?"""
@@ -130,139 +137,3 @@ def check_fair_shares(jobs, report_frame, slack=0.3):
         return report(False, "", f"Unfair: one worker was busy {busy.max():.1f} s, another {busy.min():.1f} s. Jobs went out "
                                  "round-robin whoever was busy: give each worker one job at a time (prefetch=1).")
     report(True, f"Fair: the workers' busy times differ by {spread:.1f} s, no more than the longest job ({longest:g} s).", "")
-
-
-def check_ack_after_work(handle, queue="check-ack-after-work"):
-    """Lesson 05: does ``handle(channel, method, body, work)`` acknowledge a job only after
-    ``work(job)`` succeeded? It gets two jobs on a real queue; the second one's work fails."""
-    import json
-
-    import pika
-
-    from ..amqp import connect, publish
-
-    done, errors = [], []
-
-    def work(job):
-        if job.get("fail"):
-            raise RuntimeError(f"{job['job_id']} failed")
-        done.append(job["job_id"])
-
-    with connect(name="check") as connection:
-        channel = connection.channel()
-        channel.queue_delete(queue)
-        channel.queue_declare(queue, durable=True)
-        publish(channel, queue, {"job_id": "job-ok", "task": "send-email"})
-        publish(channel, queue, {"job_id": "job-fails", "task": "resize-image", "fail": True})
-        for _ in range(2):
-            try:
-                method, _properties, body = channel.basic_get(queue, auto_ack=False)
-                if method is None:
-                    break
-                handle(channel, method, body, work)
-            except pika.exceptions.AMQPError as error:
-                errors.append(f"{type(error).__name__}: {error}")
-                break
-            except Exception:  # the failing job's error may come out of handle: that is allowed
-                pass
-    # The connection is closed: every job that was not acknowledged is back in the queue.
-    with connect(name="check") as connection:
-        channel = connection.channel()
-        left = []
-        while True:
-            method, _properties, body = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                break
-            left.append(json.loads(body)["job_id"])
-        channel.queue_delete(queue)
-    if errors:
-        return report(False, "", f"The broker closed the channel ({errors[0]}): did you acknowledge a message twice?")
-    if "job-ok" not in done:
-        return report(False, "", "Your function did not call work(job) for the job it was given.")
-    if "job-ok" in left:
-        return report(False, "", "job-ok was done but never acknowledged: it went back to the queue and would be done again. "
-                                 "Call channel.basic_ack(method.delivery_tag) after the work.")
-    if "job-fails" not in left:
-        return report(False, "", "job-fails failed, yet it is gone from the queue: it was acknowledged (or rejected) although "
-                                 "its work did not succeed. Acknowledge only after work(job) returns.")
-    report(True, "job-ok was acknowledged after its work; job-fails, whose work failed, is still in the queue.", "")
-
-
-def check_failed_job_dropped(report_frame, queue, job_id):
-    """Lesson 05: was the job ``job_id``, which fails every time, tried once and rejected, while
-    every other job of the run was done? ``report_frame`` is ``WorkerPool.report()``."""
-    from ..amqp import connect
-
-    failed = int(((report_frame.job_id == job_id) & (report_frame.event == "failed")).sum())
-    with connect(name="check") as connection:
-        waiting = connection.channel().queue_declare(queue, passive=True).method.message_count
-    if failed == 0:
-        return report(False, "", f"{job_id} never failed: was it published with \"fail\": True, and did the workers run?")
-    if failed > 1 or waiting:
-        return report(False, "", f"{job_id} failed {failed} times and {waiting} message(s) still wait in '{queue}': requeued, a job "
-                                 "that can never succeed comes straight back. Reject it (on_failure=\"reject\").")
-    report(True, f"{job_id} failed once and was rejected, so it did not come back; '{queue}' is empty.", "")
-
-
-def check_survives_restart(queue, messages, wait=5.0):
-    """Lesson 06: would queue ``queue`` and its ``messages`` messages survive a broker restart?
-    (A durable queue, not exclusive nor auto-delete; persistent messages, unless it is a quorum queue.)"""
-    api = management_api()
-    found = queue_or_none(queue)
-    if found is None:
-        return report(False, "", f"There is no queue named '{queue}': declare it first.")
-    if not found.get("durable") or found.get("exclusive") or found.get("auto_delete"):
-        return report(False, "", f"Queue '{queue}' would not survive a restart: declare it durable=True (not exclusive, not "
-                                 "auto-delete). Delete it first (channel.queue_delete) to change that.")
-    try:
-        api.wait_for_queue(queue, timeout=wait, messages=messages)
-    except CourseError:
-        have = (queue_or_none(queue) or {}).get("messages", 0)
-        return report(False, "", f"Queue '{queue}' holds {have} message(s); it should hold {messages}.")
-    peeked = api.request("POST", f"{api.vhost_path('queues', queue)}/get",
-                         json={"count": messages, "ackmode": "ack_requeue_true", "encoding": "auto", "truncate": 100})
-    transient = [item for item in peeked or [] if item.get("properties", {}).get("delivery_mode") != 2]
-    if transient and found.get("type") != "quorum":
-        return report(False, "", f"{len(transient)} of the {messages} messages are transient: a restart would drop them. "
-                                 "Publish with delivery_mode=Persistent (publish(..., persistent=True)).")
-    report(True, f"Queue '{queue}' is durable and its {messages} messages are persistent: they would survive a restart.", "")
-
-
-def check_publish_safely(publish_safely, exchange="check-publish-safely"):
-    """Lesson 06: does ``publish_safely(channel, exchange, routing_key, body)`` return True only
-    when the broker confirmed a persistent message into a queue, and False when no queue took it?"""
-    from ..amqp import connect
-
-    queue = f"{exchange}-paid"
-    with connect(name="check") as connection:
-        setup = connection.channel()
-        setup.exchange_declare(exchange, exchange_type="direct", durable=True)
-        setup.queue_delete(queue)
-        setup.queue_declare(queue, durable=True)
-        setup.queue_bind(queue, exchange, routing_key="paid")
-        channel = connection.channel()
-        channel.confirm_delivery()
-        try:
-            routed = publish_safely(channel, exchange, "paid", b"order 1")
-            unrouted = publish_safely(channel, exchange, "no-such-key", b"order 2")
-        except Exception as error:  # the learner's function let an error out: say which
-            routed = unrouted = error
-        if channel.is_open:
-            channel.close()
-        check = connection.channel()
-        kept = check.queue_declare(queue, passive=True).method.message_count
-        method, properties, _body = check.basic_get(queue, auto_ack=True)
-        check.queue_delete(queue)
-        check.exchange_delete(exchange)
-    if isinstance(routed, Exception):
-        return report(False, "", f"Your function raised {type(routed).__name__}: catch pika.exceptions.UnroutableError and return False.")
-    if routed is not True:
-        return report(False, "", f"For a message a queue took, your function returned {routed!r}; it should return True.")
-    if unrouted is not False:
-        return report(False, "", f"For a message no queue takes, your function returned {unrouted!r}. Publish with mandatory=True: "
-                                 "without it the broker drops such a message and still confirms it.")
-    if kept != 1:
-        return report(False, "", f"The queue should hold the one routed message; it holds {kept}.")
-    if method is not None and properties.delivery_mode != 2:
-        return report(False, "", "The message was confirmed, but it is transient: a restart would drop it. Publish it persistent.")
-    report(True, "Confirmed and persistent when a queue takes it (True); returned when none does (False).", "")
