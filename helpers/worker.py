@@ -1,17 +1,33 @@
 """One background worker process, as ``helpers.workers`` starts it (not imported by lessons).
 
-    python -m helpers.worker --queue tasks --name worker-1 --report REPORT.jsonl [options]
+    python -m helpers.worker --queue tasks --name worker-1 --report REPORT.jsonl [--consume-file F] [options]
 
-It takes jobs from a queue (JSON: ``job_id``, ``task``, ``duration`` in seconds, optional
-``fail``), "does" each by sleeping its duration, acknowledges after the work and appends a line
-to its report file for every event (``ready``, ``started``, ``done``, ``failed``), written
-before it moves on, so a lesson can account for every job even when the worker is killed.
-SIGTERM stops it after the job in hand; SIGKILL (``WorkerPool.kill``) stops it mid-job.
+The worker runs a **consume function**: the lesson's own code, sent as source by
+``WorkerPool(consume=...)``, or ``consume_jobs`` below when the lesson gives none. It has the
+shape a learner writes at work::
 
-Lesson 05 adds ``--dedupe-file`` (a job whose id is in the file was done already: it is
-acknowledged, not done again, and reported ``duplicate``) and ``--crash-after-work`` (die between
-the work and the ack); lesson 06 adds ``--reconnect`` (after a lost connection, e.g. a broker
-restart, report ``disconnected``, connect again and go on, for a limited time).
+    def consume(channel, queue, do_job):
+        channel.basic_qos(prefetch_count=1)
+
+        def on_message(ch, method, properties, body):
+            do_job(body)                                     # the work
+            ch.basic_ack(delivery_tag=method.delivery_tag)   # then the ack
+
+        channel.basic_consume(queue=queue, on_message_callback=on_message)
+
+``do_job(body)`` stands in for the work: it "does" a JSON job (``job_id``, ``task``,
+``duration`` in seconds) by sleeping its duration, raises ``JobFailed`` for a job with
+``"fail": true``, and appends a line to the report for every event (``consuming``, ``started``,
+``done``, ``failed``, ...) before it moves on, so a lesson can account for every job even when a
+worker is killed. ``consuming`` is written only once ``basic_consume`` has returned, that is once
+the broker has confirmed the subscription. The worker then serves the connection until SIGTERM
+(after the job in hand), its parent ends, or it was idle for ``--idle-limit`` seconds.
+
+Lesson 05 adds ``--dedupe-file`` (a job whose id is in the file was done already: ``do_job``
+reports ``duplicate`` and returns without doing it, so it is acknowledged, not redone) and
+``--crash-after-work`` (die between the work and the ack); lesson 06 adds ``--reconnect`` (after a
+lost connection, e.g. a broker restart, report ``disconnected``, connect again, run the consume
+function again and go on, for a limited time).
 
 Introduced in lesson 03.
 """
@@ -22,11 +38,42 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pika
 
 from .amqp import connect
 from .errors import CourseError
+
+
+class JobFailed(Exception):
+    """Raised by ``do_job`` for a job whose work failed (a job with ``"fail": true``)."""
+
+
+def consume_jobs(channel, queue, do_job, prefetch=1, ack=True, on_failure="requeue"):
+    """The consume function a pool runs when the lesson gives none: the shape above, with
+    ``prefetch`` (0 = no limit), ``ack=False`` (the bug of a worker that never acknowledges) and
+    ``on_failure`` ("requeue" or "reject") as options."""
+    channel.basic_qos(prefetch_count=prefetch)
+
+    def on_message(ch, method, properties, body):
+        try:
+            do_job(body)
+        except JobFailed:
+            ch.basic_nack(delivery_tag=method.delivery_tag, requeue=on_failure == "requeue")
+            return
+        if ack:
+            ch.basic_ack(delivery_tag=method.delivery_tag)
+
+    channel.basic_consume(queue=queue, on_message_callback=on_message)
+
+
+def load_consume_function(path, name):
+    """The lesson's consume function from the source file the pool wrote, with the names such a
+    function may use without importing them."""
+    namespace = {"__name__": "lesson_consumer", "JobFailed": JobFailed, "json": json, "pika": pika, "time": time}
+    exec(compile(Path(path).read_text(), f"<consume function {name}>", "exec"), namespace)
+    return namespace[name]
 
 
 class DoneIds:
@@ -63,98 +110,158 @@ class Report:
         self.file.flush()
 
 
+class Worker:
+    """The state of one worker process: its options, report, and the delivery in hand."""
+
+    def __init__(self, args, consume):
+        self.args = args
+        self.consume = consume
+        self.report = Report(args.report, args.name)
+        self.done_ids = DoneIds(args.dedupe_file) if args.dedupe_file else None
+        self.worked = []
+        self.stopping = False
+        self.delivery = None  # the method frame of the message being handled
+        self.last_activity = time.monotonic()
+        self.parent = os.getppid()
+
+    def do_job(self, body):
+        """The work of one job (see the module's docstring); returns the job as a dict."""
+        job = json.loads(body)
+        redelivered = bool(self.delivery.redelivered) if self.delivery is not None else False
+        fields = {"job_id": job.get("job_id"), "task": job.get("task"), "redelivered": redelivered}
+        if self.done_ids is not None and self.done_ids.seen(job.get("job_id")):
+            self.report.write("duplicate", **fields)  # done before: the caller acknowledges it, not redoes it
+            return job
+        self.report.write("started", **fields)
+        time.sleep(float(job.get("duration", 0)) / self.args.speed)
+        if job.get("fail"):
+            self.report.write("failed", **fields)
+            raise JobFailed(f"{job.get('job_id')} failed")
+        self.report.write("done", **fields)  # the work is done (even if the ack never reaches the broker)
+        if self.done_ids is not None:
+            self.done_ids.remember(job.get("job_id"))
+        self.worked.append(job.get("job_id"))
+        if len(self.worked) == self.args.crash_after_work:
+            os.kill(os.getpid(), signal.SIGKILL)  # dies after the work, before the ack
+        return job
+
+    def subscribe(self, channel):
+        """Run the consume function on ``channel``; its callbacks are wrapped only to know which
+        delivery is in hand and to hold back deliveries once the worker is stopping."""
+        subscribed, prefetch = [], {}
+        basic_consume, basic_qos = channel.basic_consume, channel.basic_qos
+
+        def observed_basic_qos(*args, **kwargs):
+            prefetch["count"] = kwargs.get("prefetch_count", args[1] if len(args) > 1 else 0)
+            return basic_qos(*args, **kwargs)
+
+        def observed_basic_consume(queue, on_message_callback, *args, **kwargs):
+            def on_message(ch, method, properties, body):
+                if self.stopping:
+                    return  # not taken: it goes back to the queue when the channel closes
+                self.delivery, self.last_activity = method, time.monotonic()
+                try:
+                    on_message_callback(ch, method, properties, body)
+                finally:
+                    self.delivery, self.last_activity = None, time.monotonic()
+
+            tag = basic_consume(queue, on_message, *args, **kwargs)
+            subscribed.append(queue)
+            return tag
+
+        channel.basic_consume, channel.basic_qos = observed_basic_consume, observed_basic_qos
+        self.consume(channel, self.args.queue, self.do_job)
+        if not subscribed:
+            raise CourseError("the consume function returned without calling channel.basic_consume(...)")
+        self.report.write("consuming", queue=self.args.queue, prefetch=prefetch.get("count", 0))
+
+    def should_stop(self):
+        if self.stopping or os.getppid() != self.parent:  # asked to, or the lesson's kernel is gone
+            return True
+        idle_limit = self.args.idle_limit
+        return bool(idle_limit) and time.monotonic() - self.last_activity > idle_limit
+
+    def serve(self, connection):
+        """Take and do jobs on one connection until asked to stop; a lost connection raises."""
+        channel = connection.channel()
+        self.subscribe(channel)
+        while not self.should_stop():
+            connection.process_data_events(time_limit=0.1)
+        try:
+            connection.close()  # jobs prefetched and not taken go back to the queue
+        except pika.exceptions.AMQPError:
+            pass
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m helpers.worker")
     parser.add_argument("--queue", required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--report", required=True)
-    parser.add_argument("--prefetch", type=int, default=1, help="0 means no limit")
+    parser.add_argument("--consume-file", help="a file with the lesson's consume function (WorkerPool writes it)")
+    parser.add_argument("--consume-name", default="consume", help="the function's name in that file")
+    parser.add_argument("--prefetch", type=int, default=1, help="for the default consume function: 0 means no limit")
     parser.add_argument("--ack", choices=["after-work", "never"], default="after-work",
-                        help="'never' is the bug of a worker that forgets to acknowledge")
+                        help="for the default consume function: 'never' is the bug of a worker that forgets to acknowledge")
     parser.add_argument("--on-failure", choices=["requeue", "reject"], default="requeue",
-                        help="a failed job is nacked with requeue, or rejected without")
+                        help="for the default consume function: a failed job is nacked with requeue, or rejected without")
     parser.add_argument("--speed", type=float, default=1.0, help="durations are divided by this")
     parser.add_argument("--dedupe-file", help="file of done job ids shared by workers: a job already there is acked, not redone")
     parser.add_argument("--crash-after-work", type=int, default=0, metavar="N",
                         help="SIGKILL itself after the work of its Nth job, before acking it (0: never)")
     parser.add_argument("--reconnect", type=float, default=0, metavar="SECONDS",
                         help="after a lost connection, try to reconnect for this long (0: stop)")
+    parser.add_argument("--idle-limit", type=float, default=600, metavar="SECONDS",
+                        help="stop after this long without a job (0: never), so no worker outlives a forgotten lesson")
     args = parser.parse_args(argv)
 
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
-    report = Report(args.report, args.name)
+    if args.consume_file:
+        consume = load_consume_function(args.consume_file, args.consume_name)
+    else:
+        def consume(channel, queue, do_job):
+            consume_jobs(channel, queue, do_job, prefetch=args.prefetch, ack=args.ack == "after-work",
+                         on_failure=args.on_failure)
+    worker = Worker(args, consume)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "stopping", True))
+    signal.signal(signal.SIGINT, lambda *_: setattr(worker, "stopping", True))
     try:
         connection = connect(name=args.name)
     except CourseError as error:
-        report.write("error", message=str(error))
-        print(error, file=sys.stderr)
-        return 1
-    done_ids = DoneIds(args.dedupe_file) if args.dedupe_file else None
-    worked = []
+        return fail(worker, error)
     give_up_at = seen_last = None
     while True:
         try:
-            serve(connection, args, report, stopping, done_ids, worked)
+            worker.serve(connection)
             break
         except pika.exceptions.AMQPError as error:  # the connection was lost, e.g. the broker restarted
-            if not args.reconnect:
-                raise
-            report.write("disconnected", reason=type(error).__name__)
-            if give_up_at is None or worked[-1:] != seen_last:
-                give_up_at = time.monotonic() + args.reconnect  # a new window once jobs flowed again
-            seen_last = worked[-1:]
-            connection = reconnect(args.name, give_up_at, stopping)
-            if connection is None:
-                if stopping:
+            if not args.reconnect or worker.stopping:
+                if worker.stopping:
                     break
-                report.write("error", message=f"could not reconnect within {args.reconnect:g} s")
-                return 1
-    report.write("stopped")
+                return fail(worker, f"lost its connection ({type(error).__name__})")
+            worker.report.write("disconnected", reason=type(error).__name__)
+            if give_up_at is None or worker.worked[-1:] != seen_last:
+                give_up_at = time.monotonic() + args.reconnect  # a new window once jobs flowed again
+            seen_last = worker.worked[-1:]
+            connection = reconnect(args.name, give_up_at, worker)
+            if connection is None:
+                if worker.stopping:
+                    break
+                return fail(worker, f"could not reconnect within {args.reconnect:g} s")
+        except Exception as error:  # the lesson's consume function failed: say so in one line
+            return fail(worker, f"{type(error).__name__}: {error}")
+    worker.report.write("stopped")
     return 0
 
 
-def serve(connection, args, report, stopping, done_ids, worked):
-    """Take and do jobs on one connection until asked to stop; a lost connection raises."""
-    channel = connection.channel()
-    channel.basic_qos(prefetch_count=args.prefetch)
-    report.write("ready", queue=args.queue, prefetch=args.prefetch)
-    for method, properties, body in channel.consume(args.queue, inactivity_timeout=0.1):
-        if stopping:
-            break
-        if method is None:
-            continue
-        job = json.loads(body)
-        fields = {"job_id": job.get("job_id"), "task": job.get("task"), "redelivered": method.redelivered}
-        if done_ids is not None and done_ids.seen(job.get("job_id")):
-            report.write("duplicate", **fields)  # done before: acknowledge it without doing it again
-            channel.basic_ack(method.delivery_tag)
-            continue
-        report.write("started", **fields)
-        time.sleep(float(job.get("duration", 0)) / args.speed)
-        if job.get("fail"):
-            report.write("failed", **fields)
-            channel.basic_nack(method.delivery_tag, requeue=args.on_failure == "requeue")
-            continue
-        report.write("done", **fields)  # the work is done (even if the ack below never reaches the broker)
-        if done_ids is not None:
-            done_ids.remember(job.get("job_id"))
-        worked.append(job.get("job_id"))
-        if len(worked) == args.crash_after_work:
-            os.kill(os.getpid(), signal.SIGKILL)  # dies after the work, before the ack
-        if args.ack == "after-work":
-            channel.basic_ack(method.delivery_tag)
-    try:
-        channel.cancel()
-        connection.close()
-    except pika.exceptions.AMQPError:
-        pass
+def fail(worker, message):
+    worker.report.write("error", message=str(message))
+    print(message, file=sys.stderr)
+    return 1
 
 
-def reconnect(name, give_up_at, stopping):
+def reconnect(name, give_up_at, worker):
     """Try to connect every half second until ``give_up_at``; None if it never worked (or asked to stop)."""
-    while not stopping and time.monotonic() < give_up_at:
+    while not worker.stopping and time.monotonic() < give_up_at:
         try:
             return connect(name=name, timeout=2)
         except CourseError:

@@ -1,24 +1,40 @@
 """Background workers for lessons: start N worker processes, stop them, kill one mid-job.
 
-Each worker is a real process (``helpers.worker``) that writes every event to a report file, so
-``WorkerPool.report()`` can say which worker took which job, and ``account_for(jobs)`` can show
-that every job was done, even after a worker was killed::
+Each worker is a real process (``helpers.worker``) that runs the lesson's own consume function
+(``basic_qos``, ``basic_consume``, ``basic_ack`` after the work) and writes every event to a
+report file, so ``WorkerPool.report()`` can say which worker took which job, and
+``account_for(jobs)`` can show that every job was done, even after a worker was killed::
+
+    def consume(channel, queue, do_job):
+        channel.basic_qos(prefetch_count=1)
+
+        def on_message(ch, method, properties, body):
+            do_job(body)
+            ch.basic_ack(delivery_tag=method.delivery_tag)
+
+        channel.basic_consume(queue=queue, on_message_callback=on_message)
 
     jobs = make_jobs(12)
     publish_jobs(channel, "tasks", jobs)
-    with WorkerPool("tasks", count=2) as pool:
+    with WorkerPool("tasks", count=2, consume=consume) as pool:
         pool.wait_for_jobs(len(jobs), timeout=30)
     account_for(jobs, pool.report())
+
+The function is sent to the workers as source, so it must not use the notebook's other names
+(``json``, ``pika``, ``time`` and ``JobFailed`` are there). Without ``consume=`` a pool runs
+``helpers.worker.consume_jobs``, the same shape, with ``prefetch``, ``ack`` and ``on_failure``.
 
 Introduced in lesson 03.
 """
 
+import inspect
 import json
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -27,9 +43,16 @@ import pandas as pd
 from .amqp import publish
 from .errors import CourseError
 
-# Every pool's reports live in one folder that is removed when the Python process (the lesson's
-# kernel) ends, so reports stay readable after a pool stops and nothing piles up in /tmp.
-REPORTS = tempfile.TemporaryDirectory(prefix="course-workers-")
+_reports = None
+
+
+def reports_folder():
+    """The folder of every pool's reports, made on first use and removed when the Python process
+    (the lesson's kernel) ends, so reports stay readable after a pool stops and nothing piles up."""
+    global _reports
+    if _reports is None:
+        _reports = tempfile.TemporaryDirectory(prefix="course-workers-")
+    return _reports.name
 
 # The guide's three operations, with their durations scaled down to tenths of a second.
 OPERATIONS = [
@@ -62,15 +85,24 @@ def publish_jobs(channel, queue, jobs):
 class WorkerPool:
     """``count`` worker processes consuming ``queue``; a context manager that stops them on exit."""
 
-    def __init__(self, queue, count=1, prefetch=1, ack="after-work", on_failure="requeue", speed=1.0, name="worker",
-                 dedupe=None, crash_after_work=0, reconnect=0):
-        """``dedupe``: True (a done-ids file for this pool) or the ``dedupe_file`` of another pool
-        to share; ``crash_after_work``: each worker dies after its Nth job's work, before the ack
-        (both lesson 05). ``reconnect``: seconds a worker keeps trying after losing its
-        connection, e.g. to a broker restart (lesson 06; 0 = it stops)."""
+    def __init__(self, queue, count=1, consume=None, prefetch=1, ack="after-work", on_failure="requeue", speed=1.0,
+                 name="worker", dedupe=None, crash_after_work=0, reconnect=0, idle_limit=600):
+        """``consume``: the lesson's consume function ``(channel, queue, do_job)``; without it,
+        ``prefetch``, ``ack`` and ``on_failure`` configure the built-in one. ``dedupe``: True (a
+        done-ids file for this pool) or the ``dedupe_file`` of another pool to share;
+        ``crash_after_work``: each worker dies after its Nth job's work, before the ack (both
+        lesson 05). ``reconnect``: seconds a worker keeps trying after losing its connection, e.g.
+        to a broker restart (lesson 06; 0 = it stops). ``idle_limit``: a worker with no job for
+        this long stops by itself; every worker also stops when the lesson's kernel ends."""
         self.queue = queue
-        self.options = ["--prefetch", str(prefetch), "--ack", ack, "--on-failure", on_failure, "--speed", str(speed)]
-        self.report_dir = Path(tempfile.mkdtemp(dir=REPORTS.name))
+        self.report_dir = Path(tempfile.mkdtemp(dir=reports_folder()))
+        if consume is not None:
+            source_file = self.report_dir / "consume.py"
+            source_file.write_text(textwrap.dedent(inspect.getsource(consume)))
+            self.options = ["--consume-file", str(source_file), "--consume-name", consume.__name__]
+        else:
+            self.options = ["--prefetch", str(prefetch), "--ack", ack, "--on-failure", on_failure]
+        self.options += ["--speed", str(speed), "--idle-limit", str(idle_limit)]
         self.dedupe_file = None
         if dedupe:
             self.dedupe_file = self.report_dir / "done-ids.txt" if dedupe is True else Path(dedupe)
@@ -85,25 +117,37 @@ class WorkerPool:
 
     # -- processes ------------------------------------------------------------------------
     def start(self, count=1, ready_timeout=15.0):
-        """Start ``count`` more workers and wait, with a limit, until each consumes."""
+        """Start ``count`` more workers and wait, with a limit, until the broker has confirmed each
+        one's subscription (the worker reports "consuming" once ``basic_consume`` returned)."""
         names = []
         for _ in range(count):
             worker = f"{self.name}-{len(self.processes) + 1}"
             command = [sys.executable, "-m", "helpers.worker", "--queue", self.queue, "--name", worker,
                        "--report", str(self.report_dir / f"{worker}.jsonl"), *self.options]
-            self.processes[worker] = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                      stderr=subprocess.PIPE, text=True)
+            with open(self.report_dir / f"{worker}.stderr", "w") as errors:  # a file: no pipe fills up unread
+                self.processes[worker] = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                          stderr=errors)
             names.append(worker)
         stop_at = time.monotonic() + ready_timeout
-        while not all(self._has_event(worker, "ready") for worker in names):
+        while not all(self._has_event(worker, "consuming") for worker in names):
             for worker in names:
-                process = self.processes[worker]
-                if process.poll() is not None:
-                    raise CourseError(f"{worker} stopped at once: {process.stderr.read().strip() or 'no message'}")
+                if self.processes[worker].poll() is not None:
+                    self.stop()
+                    raise CourseError(f"{worker} stopped at once: {self.why_stopped(worker)}")
             if time.monotonic() > stop_at:
+                self.stop()
                 raise CourseError(f"Workers did not start consuming within {ready_timeout:g} s.")
             time.sleep(0.05)
         return names
+
+    def why_stopped(self, worker):
+        """A stopped worker's own last word: its error event, else its stderr's last line."""
+        errors = [record["message"] for record in self._events(worker) if record["event"] == "error"]
+        if errors:
+            return errors[-1]
+        path = self.report_dir / f"{worker}.stderr"
+        lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+        return lines[-1] if lines else "no message"
 
     def stop(self, timeout=10.0):
         """Ask every worker to stop after the job in hand (SIGTERM); end those that do not."""
@@ -185,13 +229,16 @@ class WorkerPool:
         The reports are read every ``interval`` seconds: with thousands of tiny jobs, a longer
         interval leaves the CPU to the workers (lesson 04)."""
         started = time.monotonic()
-        while len(self.jobs_done()) < count:
+        while True:
+            anyone_alive = bool(self.alive())  # read before the count: a worker that ends right after its last job is fine
+            done = len(self.jobs_done())
+            if done >= count:
+                return time.monotonic() - started
+            if not anyone_alive:
+                raise CourseError(f"Every worker has stopped, with {done} of {count} jobs done.")
             if time.monotonic() - started > timeout:
-                raise CourseError(f"Only {len(self.jobs_done())} of {count} jobs were done within {timeout:g} s.")
-            if not self.alive():
-                raise CourseError(f"Every worker has stopped, with {len(self.jobs_done())} of {count} jobs done.")
+                raise CourseError(f"Only {done} of {count} jobs were done within {timeout:g} s.")
             time.sleep(interval)
-        return time.monotonic() - started
 
     def jobs_per_worker(self):
         """How many jobs each worker finished, as a Series (workers that did none show 0)."""
@@ -209,8 +256,8 @@ class WorkerPool:
     def wait_until_consuming(self, timeout=10.0):
         """Wait, with a limit, until the broker counts a consumer for every live worker on the queue.
 
-        A worker reports "ready" just before it subscribes; publish after this call and the
-        broker shares the jobs among all of them from the first one. Introduced in lesson 04.
+        Publish after this call and the broker shares the jobs among all of them from the first
+        one. Introduced in lesson 04.
         """
         from .amqp import connect
 
@@ -226,6 +273,23 @@ class WorkerPool:
                     raise CourseError(f"Only {consumers} of {len(self.alive())} workers consume from "
                                       f"'{self.queue}' after {timeout:g} s.")
                 time.sleep(0.05)
+
+    def wait_until_reconnected(self, timeout=60.0):
+        """Wait, with a limit, until every live worker that lost its connection has subscribed
+        again (a "consuming" event after its last "disconnected"). Introduced in lesson 06."""
+        stop_at = time.monotonic() + timeout
+        while True:
+            waiting = []
+            for worker in self.alive():
+                kinds = [record["event"] for record in self._events(worker)]
+                lost = max((i for i, kind in enumerate(kinds) if kind == "disconnected"), default=None)
+                if lost is None or "consuming" not in kinds[lost:]:
+                    waiting.append(worker)
+            if not waiting:
+                return
+            if time.monotonic() > stop_at:
+                raise CourseError(f"{', '.join(waiting)} did not subscribe again within {timeout:g} s.")
+            time.sleep(0.1)
 
     def events(self, kinds=None):
         """Every event of every worker (also ready, disconnected, error...), or those of ``kinds``,
