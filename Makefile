@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help lab test setup broker down status restart reset notebooks student dashboard benchmark clean
+.PHONY: help lab workshop test setup broker down status restart reset notebooks student dashboard benchmark clean
 
 help:
 	@echo "make lab       set everything up, start the broker, open the course in JupyterLab"
 	@echo "make test      set everything up, start the broker, run every test and notebook"
 	@echo "make broker | down | status | restart | reset   the course's RabbitMQ"
-	@echo "make student   copies of the lessons without solutions, in student/, for a workshop"
+	@echo "make workshop  the workshop edition (no solutions) in notebooks/student/, opened in JupyterLab"
+	@echo "make student   only build that edition"
 	@echo "make dashboard a live view of every queue for a demo (60 s; python -m helpers.dashboard --help)"
 	@echo "make benchmark | benchmark-monitoring   measure work distribution / the cost and lag of monitoring"
 	@echo "make notebooks re-run every lesson to refresh its stored outputs (NB=notebooks/02_*.ipynb for one)"
@@ -34,9 +35,20 @@ down status restart reset: setup
 test: broker
 	$(BIN)/pytest
 
+# JupyterLab runs from notebooks/ with the course's environment first on PATH, and its terminals
+# start there with the course's Python (tools/jupyter_lab_config.py): `python scripts/worker.py`
+# works in a lab terminal as the lessons say.
+LAB_ENV  := PATH="$(abspath $(BIN)):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))" COURSE_VENV="$(abspath $(VENV))"
+LAB      := cd notebooks && $(LAB_ENV) "$(abspath $(BIN))/jupyter" lab --ip=127.0.0.1 --config="$(abspath tools/jupyter_lab_config.py)" $(ROOT_FLAG)
+LAB_OPTS ?=
 lab: broker
 	@echo "Opening JupyterLab on the lessons; if no browser opens, open the http://127.0.0.1:8888/lab?token=... address printed below."
-	@$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $(ROOT_FLAG) notebooks/00_set_up_and_check.ipynb
+	@$(LAB) $(LAB_OPTS) 00_set_up_and_check.ipynb
+
+# A workshop: the same lab, opened on the edition without solutions (made anew from the lessons).
+workshop: broker student
+	@echo "Opening the workshop edition (notebooks/student/): exercises without their solutions."
+	@$(LAB) $(LAB_OPTS) student/00_set_up_and_check.ipynb
 
 NB ?= notebooks/[0-9][0-9]_*.ipynb
 notebooks: broker

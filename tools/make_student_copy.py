@@ -70,6 +70,9 @@ def main(target=DEFAULT_TARGET):
         depth = 1
     for path in lesson_paths():
         nbformat.write(student_copy(nbformat.read(path, as_version=4), depth=depth), target / path.name)
+    index = NOTEBOOKS / "index.ipynb"
+    if index.exists():
+        nbformat.write(student_copy(nbformat.read(index, as_version=4), depth=depth), target / index.name)
     shutil.copytree(NOTEBOOKS / "scripts", target / "scripts", dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__"))
     shown = target.relative_to(PROJECT) if target.is_relative_to(PROJECT) else target
