@@ -1,6 +1,6 @@
 """Start, stop, restart and reset the course's broker, wherever the learner is.
 
-    python -m helpers.broker up | down | status | restart | reset
+    python -m helpers.broker up | down | status | restart | reset | set-credentials
 
 Three backends, chosen in this order (``BROKER_BACKEND=docker|local|existing`` forces one):
 
@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import PROJECT_DIR, settings
+from .config import PROJECT_DIR, env, settings
 from . import system_packages
 from .errors import CourseError
 from .system_packages import run
@@ -84,24 +84,48 @@ def wait_until_ready(is_alive=lambda: True, timeout=READY_TIMEOUT, on_death=None
 
 
 def ready_with_course_user(ctl, **wait):
-    """Wait until ready; if the broker's data knows other credentials, set the course's user with ``ctl``.
-
-    A broker keeps the user it was first started with, so changing RABBITMQ_USER / RABBITMQ_PASSWORD
-    later would lock the course out. For a broker the course started, the settings win.
-    """
+    """Wait until ready. A refused login is said as it is: the broker keeps the user it was first
+    started with, and a typo in .env must not be written into it; ``set-credentials`` does that
+    when the learner asks for it."""
     try:
         wait_until_ready(**wait)
-        return
     except CourseError as error:
         if "refused the login" not in str(error):
             raise
+        current = settings()
+        raise CourseError(
+            f"The broker is running but refuses user '{current.user}' with the password in your settings: its data "
+            "was made with other credentials (or .env has a typo). Fix RABBITMQ_USER / RABBITMQ_PASSWORD, or make the "
+            "broker take them: python -m helpers.broker set-credentials  (keeps the messages), or make reset (a clean broker)."
+        ) from None
+
+
+def set_course_user(ctl):
+    """Create or update the course's user from the settings, as an administrator of its vhost."""
     current = settings()
-    say(f"The broker's data has other credentials: setting user '{current.user}' to RABBITMQ_USER / RABBITMQ_PASSWORD.")
     if ctl("add_user", current.user, current.password, check=False).returncode != 0:
         ctl("change_password", current.user, current.password)
     ctl("set_user_tags", current.user, "administrator")
     ctl("set_permissions", "-p", current.vhost, current.user, ".*", ".*", ".*")
-    wait_until_ready(**wait)
+    wait_until_ready()
+
+
+def speaks_amqp(host, port, timeout=2.0):
+    """(True, "") if whoever listens at host:port answers the AMQP 0-9-1 greeting as a broker does;
+    else (False, what it did instead), so a port held by another program is not taken for RabbitMQ."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            connection.sendall(b"AMQP\x00\x00\x09\x01")
+            answer = connection.recv(64)
+    except socket.timeout:
+        return False, "it did not answer the AMQP greeting"
+    except OSError as error:
+        return False, f"the connection failed ({error.strerror or error})"
+    if answer[:3] == b"\x01\x00\x00" or answer.startswith(b"AMQP"):  # connection.start, or its own protocol header
+        return True, ""
+    shown = answer[:40].decode("ascii", errors="replace").splitlines()[0] if answer else ""
+    return False, f"it answered {shown!r}" if shown else "it closed the connection without a word"
 
 
 # -- backend: a broker that is already running ------------------------------------------------
@@ -227,7 +251,7 @@ class LocalNode:
     name = "local"
 
     def __init__(self):
-        self.state = Path(os.environ.get("BROKER_STATE_DIR") or PROJECT_DIR / ".broker").resolve()
+        self.state = Path(env("BROKER_STATE_DIR") or PROJECT_DIR / ".broker").resolve()
         self.pid_file = self.state / "rabbit.pid"
         self.log_file = self.state / "log" / "console.log"
         amqp_port = settings().amqp_port
@@ -345,7 +369,7 @@ BACKENDS = {"existing": ExistingBroker, "docker": DockerBroker, "local": LocalNo
 
 def choose_backend():
     """(backend, why): which broker the course uses here, and the reason, in plain words."""
-    forced = os.environ.get("BROKER_BACKEND", "").strip().lower()
+    forced = (env("BROKER_BACKEND") or "").strip().lower()
     if forced:
         if forced not in BACKENDS:
             raise CourseError(f"BROKER_BACKEND={forced} is not one of: {', '.join(BACKENDS)}.")
@@ -357,6 +381,13 @@ def choose_backend():
         return DockerBroker(), "the course's Docker container is running"
     current = settings()
     if current.amqp_host not in ("localhost", "127.0.0.1", "::1") or port_is_open(current.amqp_host, current.amqp_port):
+        amqp, what_instead = speaks_amqp(current.amqp_host, current.amqp_port)
+        if not amqp:
+            raise CourseError(
+                f"Port {current.amqp_port} on {current.amqp_host} is held by a program that is not RabbitMQ ({what_instead}). "
+                f"See which with: ss -ltnp 'sport = :{current.amqp_port}'  (macOS: lsof -i :{current.amqp_port}); "
+                "stop it, or set AMQP_URL to your broker."
+            )
         return ExistingBroker(), f"a broker already answers at {current.amqp_host}:{current.amqp_port}"
     if docker_ok:
         return DockerBroker(), docker_why
@@ -432,6 +463,16 @@ def reset():
     say(describe_access())
 
 
+def set_credentials():
+    """Make the course's broker take RABBITMQ_USER / RABBITMQ_PASSWORD (asked for by the learner)."""
+    backend, _ = choose_backend()
+    if backend.name == "existing":
+        backend._not_ours("change the users of")
+    current = settings()
+    set_course_user(backend.ctl)
+    say(f"User '{current.user}' now logs in with the password from your settings.")
+
+
 def status():
     backend, why = choose_backend()
     if not backend.is_running():
@@ -449,10 +490,11 @@ def status():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m helpers.broker", description="The course's RabbitMQ broker.")
-    parser.add_argument("command", choices=["up", "down", "status", "restart", "reset"])
+    commands = {"up": up, "down": down, "status": status, "restart": restart, "reset": reset, "set-credentials": set_credentials}
+    parser.add_argument("command", choices=list(commands))
     args = parser.parse_args(argv)
     try:
-        result = {"up": up, "down": down, "status": status, "restart": restart, "reset": reset}[args.command]()
+        result = commands[args.command]()
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

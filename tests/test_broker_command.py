@@ -1,11 +1,16 @@
 """The broker command, against the broker that `make test` started."""
 
+import os
+import socketserver
 import subprocess
 import sys
+import threading
 
 import pytest
+from silent_server import SilentServer
 
-from helpers import broker
+from helpers import broker, config
+from helpers.amqp import connect
 from helpers.config import read_dotenv, settings
 from helpers.errors import CourseError
 
@@ -74,18 +79,78 @@ def test_settings_come_from_the_environment_and_dotenv(monkeypatch, tmp_path):
     assert (current.user, current.amqp_host, current.amqp_port, current.vhost) == ("carol", "broker.example", 5673, "shop")
 
 
-def test_changed_credentials_are_applied_to_a_broker_the_course_started(monkeypatch):
-    import os
+def without_amqp_url(**changes):
+    environment = dict(os.environ, **changes)
+    environment.pop("AMQP_URL", None)
+    return environment
 
+
+def test_a_refused_login_is_said_and_never_written_into_the_broker():
     if broker.choose_backend()[0].name != "local":
         pytest.skip("needs the course's local node (the backend CI runs)")
-    changed = dict(os.environ, RABBITMQ_PASSWORD="changed-password")
-    changed.pop("AMQP_URL", None)
+    result = run_command("up", env=without_amqp_url(RABBITMQ_PASSWORD="devpasword"))  # a typo in .env
+    assert result.returncode == 1
+    assert "refuses user 'devuser'" in result.stderr and "set-credentials" in result.stderr
+    assert result.stderr.count("\n") == 1
+    with connect(name="pytest-after-typo"):
+        pass  # the course's password still works: nothing was rewritten
+
+
+def test_set_credentials_changes_the_password_only_when_asked():
+    if broker.choose_backend()[0].name != "local":
+        pytest.skip("needs the course's local node (the backend CI runs)")
     try:
-        result = run_command("up", env=changed)
+        result = run_command("set-credentials", env=without_amqp_url(RABBITMQ_PASSWORD="changed-password"))
         assert result.returncode == 0, result.stderr
-        assert "setting user 'devuser' to RABBITMQ_USER / RABBITMQ_PASSWORD" in result.stdout
+        assert "User 'devuser' now logs in with the password from your settings." in result.stdout
+        url = settings().amqp_url.replace(":devpassword@", ":changed-password@")
+        with connect(url=url, name="pytest-changed"):
+            pass
     finally:
-        restored = run_command("up")
+        restored = run_command("set-credentials")
     assert restored.returncode == 0, restored.stderr
-    assert "setting user 'devuser'" in restored.stdout  # and back to the course's password
+    with connect(name="pytest-restored"):
+        pass
+
+
+class AnswersHttp(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.recv(64)
+        self.request.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+
+
+@pytest.fixture
+def http_server():
+    server = socketserver.TCPServer(("127.0.0.1", 0), AnswersHttp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_port_held_by_a_program_that_is_not_rabbitmq_is_said_so(monkeypatch, http_server):
+    monkeypatch.delenv("BROKER_BACKEND", raising=False)
+    monkeypatch.setenv("BROKER_STATE_DIR", "/nonexistent-course-node")  # no local node of the course's is running there
+    monkeypatch.setenv("AMQP_URL", f"amqp://devuser:devpassword@localhost:{http_server}/")
+    with pytest.raises(CourseError, match=rf"Port {http_server} on localhost is held by a program that is not RabbitMQ "
+                                          r"\(it answered 'HTTP/1.0 400 Bad Request'\)"):
+        broker.choose_backend()
+
+
+def test_a_silent_program_on_the_port_is_not_taken_for_rabbitmq(monkeypatch):
+    with SilentServer() as silent:
+        assert broker.speaks_amqp("127.0.0.1", silent.port, timeout=0.5) == (False, "it did not answer the AMQP greeting")
+    current = settings()
+    assert broker.speaks_amqp(current.amqp_host, current.amqp_port) == (True, "")
+
+
+def test_settings_in_dotenv_reach_the_broker_command(monkeypatch, tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"BROKER_BACKEND=local\nBROKER_STATE_DIR={tmp_path / 'node'}\n")
+    monkeypatch.delenv("BROKER_BACKEND", raising=False)
+    monkeypatch.delenv("BROKER_STATE_DIR", raising=False)
+    monkeypatch.setattr(config, "DOTENV_FILE", dotenv)
+    monkeypatch.setattr(config.read_dotenv, "__defaults__", (dotenv,))
+    backend, why = broker.choose_backend()
+    assert (backend.name, why) == ("local", "BROKER_BACKEND=local")
+    assert backend.state == (tmp_path / "node").resolve()
