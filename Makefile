@@ -32,8 +32,9 @@ broker: setup
 down status restart reset: setup
 	@$(BIN)/python -m helpers.broker $@
 
+PYTEST_ARGS ?=
 test: broker
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 # JupyterLab runs from notebooks/ with the course's environment first on PATH, and its terminals
 # start there with the course's Python (tools/jupyter_lab_config.py): `python scripts/worker.py`
