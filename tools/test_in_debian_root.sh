@@ -71,7 +71,7 @@ echo "Cloning the course into the root..."
 rm -rf "$root/course"
 git clone -q "$project" "$root/course"
 echo "Setting up the course's Python environment inside the root (needs the package index)..."
-chroot "$root" sh -c 'cd /course && HOME=/root PIP_CERT=/etc/ssl/certs/ca-certificates.crt make -s setup'
+chroot "$root" sh -c 'unset PIP_FIND_LINKS; cd /course && HOME=/root PIP_CERT=/etc/ssl/certs/ca-certificates.crt make -s setup'
 version=$(chroot "$root" dpkg-query -W -f '${Version}' rabbitmq-server)
 python=$(chroot "$root" python3 -V)
 echo "Running make test inside the Debian $other root: RabbitMQ $version, $python."
