@@ -7,6 +7,7 @@ import pytest
 
 from helpers.amqp import declare_queue, publish
 from helpers.errors import CourseError
+from helpers.waiting import wait_until
 from helpers.management import ManagementAPI
 from helpers.metrics import QueueSampler
 from silent_server import SilentServer
@@ -69,8 +70,12 @@ def test_queue_history_has_one_second_samples(channel, queue_name, api):
     declare_queue(channel, queue_name)
     publish(channel, queue_name, "x", persistent=True)
     api.wait_for_queue(queue_name, messages=1)
-    time.sleep(2.5)
-    history = api.queue_history(queue_name, seconds=30)
+    # The history grows by one sample a second: wait for three that show the message.
+    def three_samples_with_the_message():
+        history = api.queue_history(queue_name, seconds=30)
+        return [history] if len(history) >= 3 and history["messages"].iloc[-1] == 1 else None
+
+    [history] = wait_until(three_samples_with_the_message, "three samples of the queue's history", timeout=15, interval=0.5)
     assert history["messages"].iloc[-1] == 1
     steps = history.index.to_series().diff().dropna().dt.total_seconds()
     assert len(steps) >= 2 and steps.max() <= 1.0
@@ -91,7 +96,7 @@ def test_sampler_records_a_queue_filling_up(channel, queue_name, api):
 def test_sampler_stops_by_itself_after_max_duration(queue_name, channel):
     declare_queue(channel, queue_name)
     sampler = QueueSampler(queue_name, interval=0.1, max_duration=0.5).start()
-    time.sleep(1.5)
+    sampler._thread.join(timeout=10)  # it ends by itself after max_duration, or this test fails
     assert not sampler._thread.is_alive()
     sampler.stop()
 
@@ -99,10 +104,10 @@ def test_sampler_stops_by_itself_after_max_duration(queue_name, channel):
 def test_consumers_name_the_client_that_consumes(channel, queue_name, api):
     declare_queue(channel, queue_name)
     channel.basic_consume(queue_name, on_message_callback=lambda *args: None)
-    consumers = api.wait_for_consumers(queue_name, 1)
-    deadline = time.monotonic() + 10
-    while consumers["client_name"].isna().any() and time.monotonic() < deadline:
-        time.sleep(0.25)
+    def named_consumers():
         consumers = api.wait_for_consumers(queue_name, 1)
+        return [consumers] if not consumers["client_name"].isna().any() else None
+
+    [consumers] = wait_until(named_consumers, "the consumer's client name in the management API", timeout=10, interval=0.25)
     assert consumers["client_name"].tolist() == ["pytest"]  # the name conftest's connection gives itself
     assert " -> " in consumers["connection_name"].iloc[0]   # the broker's own name: an address

@@ -1,0 +1,20 @@
+"""The one wait: it returns what it waited for, and gives up after its limit saying what it saw."""
+
+import time
+
+import pytest
+
+from helpers.errors import CourseError
+from helpers.waiting import wait_until
+
+
+def test_returns_the_first_true_value():
+    values = iter([None, 0, [], "here"])
+    assert wait_until(lambda: next(values), "a value", timeout=5, interval=0.01) == "here"
+
+
+def test_gives_up_after_its_limit_and_says_what_it_saw():
+    started = time.monotonic()
+    with pytest.raises(CourseError, match=r"Waited 0.2 s for the queue to fill, in vain \(last seen: 3 messages\)\."):
+        wait_until(lambda: False, "the queue to fill", timeout=0.2, interval=0.05, seen=lambda: "3 messages")
+    assert time.monotonic() - started < 2
