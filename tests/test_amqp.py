@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from helpers.config import settings
 from helpers.amqp import connect, declare_queue, drain, publish
 from helpers.errors import CourseError
 from silent_server import SilentServer
@@ -38,7 +39,7 @@ def test_a_port_that_never_answers_fails_within_the_timeout():
 
 def test_wrong_password_says_the_login_was_refused():
     with pytest.raises(CourseError, match="refused the login for user 'devuser'"):
-        connect("amqp://devuser:not-the-password@localhost:5672/")
+        connect(settings().amqp_url.replace(":devpassword@", ":not-the-password@"))
 
 
 def test_drain_returns_after_the_idle_timeout_when_nothing_waits(channel, queue_name):

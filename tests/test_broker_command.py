@@ -23,7 +23,7 @@ def test_status_names_the_backend_and_how_to_log_in():
     result = run_command("status")
     assert result.returncode == 0, result.stderr
     assert "Running: RabbitMQ" in result.stdout and "backend" in result.stdout
-    assert "devuser" in result.stdout and "15672" in result.stdout
+    assert "devuser" in result.stdout and str(settings().management_port) in result.stdout
 
 
 def test_up_on_a_running_broker_is_quick_and_harmless():
@@ -79,16 +79,18 @@ def test_settings_come_from_the_environment_and_dotenv(monkeypatch, tmp_path):
     assert (current.user, current.amqp_host, current.amqp_port, current.vhost) == ("carol", "broker.example", 5673, "shop")
 
 
-def without_amqp_url(**changes):
-    environment = dict(os.environ, **changes)
-    environment.pop("AMQP_URL", None)
+def with_password(password):
+    """The environment with another RABBITMQ_PASSWORD (and AMQP_URL, where it is set, to match)."""
+    environment = dict(os.environ, RABBITMQ_PASSWORD=password)
+    if "AMQP_URL" in environment:
+        environment["AMQP_URL"] = settings().amqp_url.replace(f":{settings().password}@", f":{password}@")
     return environment
 
 
 def test_a_refused_login_is_said_and_never_written_into_the_broker():
     if broker.choose_backend()[0].name != "local":
         pytest.skip("needs the course's local node (the backend CI runs)")
-    result = run_command("up", env=without_amqp_url(RABBITMQ_PASSWORD="devpasword"))  # a typo in .env
+    result = run_command("up", env=with_password("devpasword"))  # a typo in .env
     assert result.returncode == 1
     assert "refuses user 'devuser'" in result.stderr and "set-credentials" in result.stderr
     assert result.stderr.count("\n") == 1
@@ -100,7 +102,7 @@ def test_set_credentials_changes_the_password_only_when_asked():
     if broker.choose_backend()[0].name != "local":
         pytest.skip("needs the course's local node (the backend CI runs)")
     try:
-        result = run_command("set-credentials", env=without_amqp_url(RABBITMQ_PASSWORD="changed-password"))
+        result = run_command("set-credentials", env=with_password("changed-password"))
         assert result.returncode == 0, result.stderr
         assert "User 'devuser' now logs in with the password from your settings." in result.stdout
         url = settings().amqp_url.replace(":devpassword@", ":changed-password@")
