@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help lab workshop test setup broker down status restart reset notebooks student dashboard benchmark clean
+.PHONY: help lab workshop test soak setup broker down status restart reset notebooks student dashboard benchmark clean
 
 help:
 	@echo "make lab       set everything up, start the broker, open the course in JupyterLab"
@@ -52,6 +52,11 @@ lab: broker
 workshop: broker student
 	@echo "Opening the workshop edition (notebooks/student/): exercises without their solutions."
 	@$(LAB) $(LAB_OPTS) student/00_set_up_and_check.ipynb
+
+# The whole suite N times in a row, with a tally of what failed (a flaky test shows itself by name).
+N ?= 10
+soak: setup
+	@$(BIN)/python tools/soak.py $(N)
 
 NB ?= notebooks/[0-9][0-9]_*.ipynb
 notebooks: broker
