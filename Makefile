@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help lab workshop test soak setup broker down status restart reset notebooks student dashboard benchmark clean
+.PHONY: help lab workshop test soak benchmark-suite setup broker down status restart reset notebooks student dashboard benchmark clean
 
 help:
 	@echo "make lab       set everything up, start the broker, open the course in JupyterLab"
@@ -71,6 +71,10 @@ dashboard: broker
 
 benchmark: broker
 	$(BIN)/python benchmarks/work_distribution.py
+
+# The whole suite serial and in parallel, timed in the same sitting (benchmarks/SUITE_TIMES.md).
+benchmark-suite: setup
+	$(BIN)/python benchmarks/suite_times.py
 
 clean: down
 	rm -rf $(VENV) .broker
