@@ -143,6 +143,19 @@ class ManagementAPI:
             })
         return pd.DataFrame(frame, columns=columns)
 
+    def peek(self, queue, count=100):
+        """The messages at the head of ``queue`` without taking them: one dict each with ``text``,
+        ``exchange``, ``routing_key``, ``delivery_mode`` (2 = persistent) and ``headers``.
+
+        The broker hands them out and puts them back where they were (marked redelivered): for
+        looking, in checks and lessons; a program consumes. Introduced in lesson 02.
+        """
+        body = {"count": count, "ackmode": "ack_requeue_true", "encoding": "auto", "truncate": 50000}
+        rows = self.request("POST", self.vhost_path("queues", queue) + "/get", json=body) or []
+        return [{"text": row.get("payload", ""), "exchange": row.get("exchange", ""), "routing_key": row.get("routing_key", ""),
+                 "delivery_mode": (row.get("properties") or {}).get("delivery_mode", 1),
+                 "headers": (row.get("properties") or {}).get("headers", {}) or {}} for row in rows]
+
     def wait_for_consumers(self, queue, count, timeout=10.0):
         """The consumers of ``queue`` (a ``consumers()`` frame), once the API lists ``count`` of them
         with their details; a CourseError after ``timeout``. Introduced in lesson 04."""

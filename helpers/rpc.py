@@ -105,8 +105,10 @@ class RpcClient:
             remaining = stop_at - time.monotonic()
             if remaining <= 0:
                 self.given_up[correlation_id] = self.pending.pop(correlation_id)
-                raise RpcTimeout(f"No reply to call {number} within {timeout:g} s: is a server consuming "
-                                 f"'{self.queue}'? The client gave up; the request expires unanswered.")
+                error = RpcTimeout(f"No reply to call {number} within {timeout:g} s: is a server consuming "
+                                   f"'{self.queue}'? The client gave up; the request expires unanswered.")
+                error.correlation_id, error.queue = correlation_id, self.queue
+                raise error
             self.connection.process_data_events(time_limit=min(remaining, 0.05))
         return self.answers.pop(correlation_id)
 
@@ -187,6 +189,10 @@ class RpcServer:
         frame[["request", "replies"]] = frame[["request", "replies"]].astype("Int64")
         frame[["item", "reason"]] = frame[["item", "reason"]].fillna("")
         return frame
+
+    def replies(self):
+        """Every reply the server sent, from its own record: item, quantity, total, correlation_id (lesson 08's check)."""
+        return [event for event in self._events() if event["event"] == "replied"]
 
     def requests_answered(self):
         return sum(1 for event in self._events() if event["event"] == "replied")

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import broker
 from helpers.amqp import connect, declare_queue, publish
-from helpers.checks import check_ack_after_work, check_failed_job_dropped, check_publish_safely, check_survives_restart
+from helpers.checks import check_ack_after_work, check_publish_safely, check_survives_restart
 from helpers.confirms import publish_in_batches
 from helpers.errors import CourseError
 from helpers.lesson import start_lesson
@@ -125,19 +125,6 @@ def test_check_ack_after_work(capsys):
     for wrong in (ack_before_work, never_ack):
         check_ack_after_work(wrong)
         assert capsys.readouterr().out.startswith("❌")
-
-
-@pytest.mark.parametrize("on_failure, verdict", [("reject", "✅"), ("requeue", "❌")])
-def test_check_failed_job_dropped(channel, queue_name, capsys, on_failure, verdict):
-    declare_queue(channel, queue_name)
-    jobs = make_jobs(4, durations=[0.1])
-    jobs[1]["fail"] = True
-    publish_jobs(channel, queue_name, jobs)
-    with WorkerPool(queue_name, count=2, on_failure=on_failure) as pool:
-        pool.wait_for_jobs(3, timeout=15)
-    check_failed_job_dropped(pool.report(), queue_name, "job-002")
-    assert capsys.readouterr().out.startswith(verdict)
-    pool.cleanup()
 
 
 @pytest.mark.parametrize("durable_queue, persistent, verdict", [(True, True, "✅"), (True, False, "❌"), (False, True, "❌")])

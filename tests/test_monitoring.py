@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from helpers.alerts import AlertRule, course_rules, evaluate, no_consumers, queue_too_long
-from helpers.checks import check_alert_rule, check_queue_depths
+from helpers.checks import check_alert_rule
 from helpers.dashboard import snapshot, text_table
 from helpers.errors import CourseError
 from helpers.load import BackgroundPublisher
@@ -91,17 +91,6 @@ def test_dashboard_command_is_bounded_and_works_headless(filled, tmp_path):
 
 
 # -- the lesson's checks can fail --------------------------------------------------------------
-def test_check_queue_depths(filled, capsys):
-    check_queue_depths({filled: 5}, [filled])
-    assert capsys.readouterr().out.startswith("✅")
-    check_queue_depths({filled: 4}, [filled], wait=1)
-    assert "yours 4, the API's 5" in capsys.readouterr().out
-    check_queue_depths({}, [filled])
-    assert capsys.readouterr().out.startswith("❌")
-    check_queue_depths({"other": 1}, [filled])
-    assert f"no entry for {filled}" in capsys.readouterr().out
-
-
 def test_check_alert_rule(filled, capsys):
     check_alert_rule(no_consumers(threshold=2), firing_on=[filled], cases=[({"messages": 2, "consumers": 0}, False)])
     assert capsys.readouterr().out.startswith("✅")

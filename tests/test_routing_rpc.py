@@ -8,9 +8,7 @@ import pika
 import pytest
 
 from helpers.amqp import connect
-from helpers.checks import check_gave_up, check_order_total, check_routing
 from helpers.errors import CourseError
-from helpers.management import management_api
 from helpers.routing import (RETURNED, binding_table, declare_routing, route_table, routes, wait_for_exchange)
 from helpers.rpc import RpcClient, RpcServer, RpcTimeout, consumer_table, quote
 
@@ -104,21 +102,6 @@ def test_route_table_refuses_a_queue_that_was_not_empty(channel, names):
         route_table(channel, exchange, ["info"], [queue])
 
 
-def test_check_routing_says_right_and_wrong(channel, names, capsys):
-    exchange, queue = names("orders"), names("new-orders")
-    declare_routing(channel, exchange, "topic", [(queue, "order.*.created")])
-    table = route_table(channel, exchange, ["order.eu.created", "order.eu.cancelled"], [queue])
-    check_routing(table, {"order.eu.created": [queue], "order.eu.cancelled": []})
-    assert capsys.readouterr().out.startswith("✅")
-    check_routing(table, {"order.eu.created": [queue], "order.eu.cancelled": [queue]})
-    out = capsys.readouterr().out
-    assert out.startswith("❌") and "order.eu.cancelled" in out and "did not reach" in out
-    check_routing(table, {"order.us.shipped": []})
-    assert capsys.readouterr().out.startswith("❌ No row")
-    check_routing(None, {})
-    assert capsys.readouterr().out.startswith("❌")
-
-
 # -- request/reply (lesson 08) ---------------------------------------------------------------
 
 def test_quote():
@@ -196,23 +179,3 @@ def test_server_stops_by_itself_when_idle(names):
     assert server.process.returncode == 0
     assert server.events().iloc[-1]["reason"].startswith("idle for 1")
 
-
-def test_check_order_total_and_check_gave_up(names, capsys):
-    order = [("poster", 1), ("frame", 2)]
-    check_order_total(62.0, order)
-    assert capsys.readouterr().out.startswith("✅")
-    check_order_total(12.0, order)
-    assert capsys.readouterr().out.startswith("❌")
-    check_order_total(None, order)
-    assert capsys.readouterr().out.startswith("❌")
-    queue = names("rpc")
-    check_gave_up(None, queue=queue)
-    assert capsys.readouterr().out.startswith("❌")
-    check_gave_up(ValueError("nope"), queue=queue)
-    assert capsys.readouterr().out.startswith("❌")
-    check_gave_up(RpcTimeout("No reply"), queue=queue)
-    assert capsys.readouterr().out.startswith("✅")
-    with RpcServer(queue):
-        management_api().wait_for_queue(queue, consumers=1)
-        check_gave_up(RpcTimeout("No reply"), queue=queue)
-        assert capsys.readouterr().out.startswith("❌ A server still consumes")

@@ -46,7 +46,7 @@ def test_solutions_are_dropped_and_the_rest_stays():
 
 def test_the_edition_lands_inside_the_lab_and_links_still_resolve(edition):
     assert make_student_copy.DEFAULT_TARGET.parent == make_student_copy.NOTEBOOKS  # `make lab` opens notebooks/
-    assert sorted(path.name for path in edition.glob("*.ipynb")) == [path.name for path in LESSONS]
+    assert sorted(path.name for path in edition.glob("*.ipynb")) == sorted([path.name for path in LESSONS] + ["index.ipynb"])
     assert (edition / "scripts" / "worker.py").is_file()
     for path in edition.glob("*.ipynb"):
         for markdown in nbformat.read(path, as_version=4).cells:

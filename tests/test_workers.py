@@ -13,8 +13,7 @@ import pytest  # noqa: E402
 
 from helpers.amqp import publish  # noqa: E402
 from helpers.charts import plot_grouped_bars, plot_lines, plot_runs, plot_timeline, plot_timelines  # noqa: E402
-from helpers.checks import (check_every_job_done_once, check_fair_shares, check_jobs_waiting,  # noqa: E402
-                            check_prefetch_choice)
+from helpers.checks import check_prefetch_choice  # noqa: E402
 from helpers.errors import CourseError  # noqa: E402
 from helpers.workers import (WorkerPool, account_for, best_in_order_time, busy_time, ideal_time,  # noqa: E402
                              job_intervals, make_jobs, publish_jobs, span, wait_for_queued, waits_between_jobs)
@@ -103,40 +102,6 @@ def test_wait_until_consuming_returns_at_once_when_no_worker_is_alive(channel, q
 
 # -- the checks: each can say no ----------------------------------------------------------------
 
-def test_check_jobs_waiting(channel, queue_name, capsys):
-    jobs = make_jobs(3)
-    check_jobs_waiting(queue_name, jobs)
-    assert capsys.readouterr().out.startswith("❌ There is no queue")
-    channel.queue_declare(queue=queue_name, durable=True)
-    for job in jobs:
-        publish(channel, queue_name, job, persistent=False)
-    check_jobs_waiting(queue_name, jobs)
-    assert "persistent" in capsys.readouterr().out.split("❌")[1]
-    channel.queue_purge(queue_name)
-    publish_jobs(channel, queue_name, jobs)
-    check_jobs_waiting(queue_name, jobs)
-    assert capsys.readouterr().out.startswith("✅")
-    publish_jobs(channel, queue_name, jobs)
-    check_jobs_waiting(queue_name, jobs, wait=1.0)
-    assert "holds 6 message(s)" in capsys.readouterr().out
-
-
-def test_check_every_job_done_once(capsys):
-    jobs = make_jobs(2)
-    both = [("w1", "started", "job-001", 1.0), ("w1", "done", "job-001", 1.1),
-            ("w2", "started", "job-002", 1.0), ("w2", "done", "job-002", 1.2)]
-    check_every_job_done_once(jobs, made_report(both), workers=2)
-    assert capsys.readouterr().out.startswith("✅ All 2 jobs were done exactly once, shared by 2 workers")
-    check_every_job_done_once(jobs, made_report(both[:2]))
-    assert "never done: job-002" in capsys.readouterr().out
-    check_every_job_done_once(jobs, made_report(both + [("w2", "started", "job-001", 2.0), ("w2", "done", "job-001", 2.1)]))
-    assert "more than once: job-001" in capsys.readouterr().out
-    check_every_job_done_once(jobs, made_report(both), workers=3)
-    assert capsys.readouterr().out.startswith("❌ 2 worker(s) did jobs, not 3")
-    check_every_job_done_once(jobs, made_report([]))
-    assert capsys.readouterr().out.startswith("❌ The report is empty")
-
-
 def test_check_prefetch_choice(capsys):
     long_jobs, tiny_jobs = make_jobs(4, durations=[0.5, 2.0]), make_jobs(100, durations=[0.001])
     for jobs, prefetch, ok in [(long_jobs, 1, True), (long_jobs, 0, False), (long_jobs, 5, False),
@@ -144,28 +109,6 @@ def test_check_prefetch_choice(capsys):
                                (tiny_jobs, 3, False), (tiny_jobs, 5000, False), (tiny_jobs, "10", False)]:
         check_prefetch_choice(jobs, prefetch)
         assert capsys.readouterr().out.startswith("✅" if ok else "❌"), (prefetch, ok)
-
-
-def test_check_fair_shares_says_no_to_round_robin(channel, queue_name, capsys):
-    channel.queue_declare(queue=queue_name, durable=True)
-    jobs = make_jobs(8, durations=[0.1, 0.6])
-    with WorkerPool(queue_name, count=2, prefetch=0) as pool:
-        pool.wait_until_consuming(timeout=10)
-        publish_jobs(channel, queue_name, jobs)
-        pool.wait_for_jobs(len(jobs), timeout=30)
-    check_fair_shares(jobs, pool.report())
-    out = capsys.readouterr().out
-    assert out.startswith("❌ Unfair"), out  # round-robin: one worker got every long job
-
-
-def test_check_fair_shares_on_made_reports(capsys):
-    jobs = make_jobs(2, durations=[0.5])
-    fair = [("w1", "started", "job-001", 0.0), ("w1", "done", "job-001", 0.5),
-            ("w2", "started", "job-002", 0.0), ("w2", "done", "job-002", 0.5)]
-    check_fair_shares(jobs, made_report(fair))
-    assert capsys.readouterr().out.startswith("✅ Fair")
-    check_fair_shares(jobs, made_report(fair[:2]))
-    assert capsys.readouterr().out.startswith("❌ Not every job was done exactly once")
 
 
 # -- the charts of lessons 03 and 04 draw what they are given, titled ---------------------------

@@ -12,26 +12,45 @@ __all__ = ["check_queue_depths", "check_alert_rule"]
 
 
 @check
-def check_queue_depths(depths, queues, wait=5.0):
-    """Does ``depths`` ({queue: messages}, e.g. read from Prometheus) match the management API? (lesson 10)"""
+def check_queue_depths(depths_from, queues, wait=5.0):
+    """Lesson 10: does ``depths_from(families, queues)`` turn scraped Prometheus metrics into
+    ``{queue: messages}``? The check scrapes ``/metrics/per-object`` itself, compares the answer
+    with the management API, then asks again on a copy whose depths it changed: only code that
+    reads the metrics gets both right."""
+    import copy
+
+    from ..prometheus import scrape
+
+    if not callable(depths_from):
+        return report(False, "", f"`depths_from` should be a function, depths_from(families, queues); it is {depths_from!r}.")
+    families = scrape("/metrics/per-object")
+    depths = depths_from(families, list(queues))
     if not isinstance(depths, dict) or not depths:
-        return report(False, "", "`depths` should be a dict such as {'monitor.tasks': 0, ...}: one entry a queue.")
+        return report(False, "", "depths_from should return a dict such as {'monitor.tasks': 0, ...}: one entry a queue.")
     missing = [name for name in queues if name not in depths]
     if missing:
-        return report(False, "", f"`depths` has no entry for {', '.join(missing)}: keep only samples with a 'queue' label.")
+        return report(False, "", f"The dict has no entry for {', '.join(missing)}: keep the samples whose 'queue' label is one of `queues`.")
     api = management_api()
     wrong = {}
     for name in queues:
         try:
             api.wait_for_queue(name, timeout=wait, messages=int(depths[name]))
         except CourseError:
-            queue = queue_or_none(name) or {}
-            wrong[name] = (depths[name], queue.get("messages"))
+            wrong[name] = (depths[name], (queue_or_none(name) or {}).get("messages"))
     if wrong:
         described = "; ".join(f"{name}: yours {have}, the API's {api_has}" for name, (have, api_has) in wrong.items())
-        return report(False, "", f"Some depths differ from the management API ({described}). Did you read "
-                                 "rabbitmq_queue_messages (not _ready) from /metrics/per-object?")
-    report(True, f"Prometheus and the management API agree on the depth of {len(queues)} queue(s).", "")
+        return report(False, "", f"Some depths differ from the management API ({described}). Read the samples named "
+                                 "rabbitmq_queue_messages (not _ready) from the families you are given.")
+    changed = copy.deepcopy(families)
+    for family in changed.values():
+        family.samples = [sample._replace(value=sample.value + 1000)
+                          if sample.name == "rabbitmq_queue_messages" and sample.labels.get("queue") in queues else sample
+                          for sample in family.samples]
+    again = depths_from(changed, list(queues))
+    if not isinstance(again, dict) or any(int(again.get(name, -1)) != int(depths[name]) + 1000 for name in queues):
+        return report(False, "", "Given other metrics, depths_from gave the same depths: read them from the `families` it is "
+                                 "given (samples(families, 'rabbitmq_queue_messages')), not from the API or typed in.")
+    report(True, f"depths_from reads the depths from the metrics: they agree with the management API for {len(queues)} queue(s).", "")
 
 
 @check

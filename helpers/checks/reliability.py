@@ -68,21 +68,70 @@ def check_ack_after_work(handle, queue="check-ack-after-work"):
     report(True, "job-ok was acknowledged after its work; job-fails, whose work failed, is still in the queue.", "")
 
 
-@check
-def check_failed_job_dropped(report_frame, queue, job_id):
-    """Lesson 05: was the job ``job_id``, which fails every time, tried once and rejected, while
-    every other job of the run was done? ``report_frame`` is ``WorkerPool.report()``."""
-    from ..amqp import connect
+def _acks_settled(queue, at_least=3, wait=6.0, settle=1.5):
+    """The queue's acknowledgement count from the management API, once it has stopped rising."""
+    import time
 
-    failed = int(((report_frame.job_id == job_id) & (report_frame.event == "failed")).sum())
+    stop_at, acked = time.monotonic() + wait, 0
+    while time.monotonic() < stop_at:
+        acked = ((queue_or_none(queue) or {}).get("message_stats") or {}).get("ack", 0)
+        if acked >= at_least:
+            break
+        time.sleep(0.25)
+    time.sleep(settle)
+    return ((queue_or_none(queue) or {}).get("message_stats") or {}).get("ack", acked)
+
+
+@check
+def check_failed_job_dropped(consume, queue="acks-exercise", failing="job-002"):
+    """Lesson 05: run ``consume(channel, queue, do_job)`` in two workers on four jobs of which
+    ``failing`` fails every time: is it tried once and rejected (not requeued), while the three
+    others are done and acknowledged? The check makes the queue and the jobs itself."""
+    from ..amqp import connect
+    from ..workers import WorkerPool, make_jobs, publish_jobs
+
+    if not callable(consume):
+        return report(False, "", f"`consume` should be your consume function, consume(channel, queue, do_job); it is {consume!r}.")
+    jobs = make_jobs(4, durations=[0.1])
+    for job in jobs:
+        job["fail"] = job["job_id"] == failing
     with connect(name="check") as connection:
-        waiting = connection.channel().queue_declare(queue, passive=True).method.message_count
+        channel = connection.channel()
+        channel.queue_delete(queue)
+        channel.queue_declare(queue, durable=True)
+        publish_jobs(channel, queue, jobs)
+        try:
+            pool = WorkerPool(queue, count=2, consume=consume, name="check-worker")
+        except CourseError as error:
+            return report(False, "", f"The workers could not run your function: {error}")
+        with pool:
+            try:
+                pool.wait_for_jobs(3, timeout=10)
+            except CourseError as error:
+                return report(False, "", f"{error} Does your callback call do_job(body), then ack?")
+            import time
+
+            time.sleep(1.0)  # long enough for a requeued job to come back several times
+        events = pool.report()
+        pool.cleanup()
+        left = channel.queue_declare(queue, passive=True).method.message_count
+        acked = _acks_settled(queue)
+        channel.queue_delete(queue)
+    failed = int(((events.job_id == failing) & (events.event == "failed")).sum())
+    done = sorted(set(events.job_id[events.event == "done"]))
     if failed == 0:
-        return report(False, "", f"{job_id} never failed: was it published with \"fail\": True, and did the workers run?")
-    if failed > 1 or waiting:
-        return report(False, "", f"{job_id} failed {failed} times and {waiting} message(s) still wait in '{queue}': requeued, a job "
-                                 "that can never succeed comes straight back. Reject it (on_failure=\"reject\").")
-    report(True, f"{job_id} failed once and was rejected, so it did not come back; '{queue}' is empty.", "")
+        return report(False, "", f"{failing} never failed: did your callback call do_job(body) for every message?")
+    if failed > 1:
+        return report(False, "", f"{failing} failed {failed} times in a second: it was requeued, and a job that can never succeed "
+                                 "comes straight back. On JobFailed, ch.basic_reject(delivery_tag=..., requeue=False).")
+    if left:
+        return report(False, "", f"{left} message(s) are still in the queue: acknowledge each job after do_job, and reject the failed one.")
+    if acked > 3:
+        return report(False, "", f"The broker counted {acked} acknowledgements for 4 jobs: {failing} was acknowledged as if it had "
+                                 "succeeded. On JobFailed, reject it (ch.basic_reject(..., requeue=False)) instead of acking it.")
+    if done != sorted(job["job_id"] for job in jobs if not job["fail"]):
+        return report(False, "", f"Done: {done}; the three other jobs should all be done.")
+    report(True, f"{failing} failed once and was rejected, so it did not come back; the three others were done; the queue is empty.", "")
 
 
 @check

@@ -12,23 +12,31 @@ __all__ = ["check_routing", "check_order_total", "check_gave_up", "check_dead_le
 
 
 @check
-def check_routing(table, expected):
-    """Did each message reach exactly the queues ``expected`` says? Introduced in lesson 07.
+def check_routing(exchange, messages, expected):
+    """Lesson 07: does ``exchange``, with the bindings on the broker now, route each of ``messages``
+    to exactly the queues ``expected`` names? The check publishes the messages itself.
 
-    ``table`` is a ``helpers.routing.route_table``; ``expected`` maps each message (its row
-    label) to the queues it should reach (an empty list: no queue).
+    ``expected`` maps each message's label (its routing key, or its headers as ``k=v, k=v``) to
+    the queues it should reach (an empty list: no queue).
     """
-    from ..routing import routes
+    from ..amqp import connect
+    from ..routing import route_table, routes
 
-    if table is None or not hasattr(table, "index"):
-        return report(False, "", "Pass the table that route_table(...) returned.")
-    got = routes(table)
-    missing = [message for message in expected if message not in got]
+    api = management_api()
+    try:
+        api.get(api.vhost_path("exchanges", exchange))
+    except CourseError:
+        return report(False, "", f"There is no exchange '{exchange}' yet: declare it and bind your queues to it.")
+    queues = sorted({queue for targets in expected.values() for queue in targets})
+    missing = [queue for queue in queues if queue_or_none(queue) is None]
     if missing:
-        return report(False, "", f"No row for {missing} in the table: publish these messages with route_table(...).")
-    for message, queues in expected.items():
-        want = set(queues)
-        have = got[message] - {"returned (no queue)"}
+        return report(False, "", f"There is no queue named {', '.join(map(repr, missing))} yet: declare it and bind it to '{exchange}'.")
+    with connect(name="check") as connection:
+        table = route_table(connection.channel(), exchange, messages, queues)
+    got = routes(table)
+    for message, targets in expected.items():
+        want = set(targets)
+        have = got.get(message, set()) - {"returned (no queue)"}
         if have != want:
             extra, absent = sorted(have - want), sorted(want - have)
             details = []
@@ -36,29 +44,34 @@ def check_routing(table, expected):
                 details.append(f"did not reach {absent}")
             if extra:
                 details.append(f"also reached {extra}")
-            return report(False, "", f"'{message}' {' and '.join(details)}. Look at the binding keys of those queues.")
-    report(True, f"All {len(expected)} messages reached exactly the queues they should.", "")
+            return report(False, "", f"'{message}' {' and '.join(details)}. Look at the binding keys of those queues "
+                                     "(run the cell above the exercise to start over).")
+    report(True, f"The check published {len(expected)} messages to '{exchange}': each reached exactly the queues it should.", "")
 
 
 @check
-def check_order_total(total, order):
-    """Is ``total`` the sum of the price quotes of ``order`` (a list of (item, quantity))? Introduced in lesson 08."""
-    from ..rpc import quote
-
-    answers = [quote({"item": item, "quantity": quantity}) for item, quantity in order]
-    expected = round(sum(answer.get("total", 0) for answer in answers), 2)
-    if total is None:
-        return report(False, "", "order_total is None: add up the 'total' of each reply.")
-    if not isinstance(total, (int, float)):
-        return report(False, "", f"order_total should be a number, not {type(total).__name__}: add up reply['total'].")
-    if round(total, 2) == expected:
-        return report(True, f"The order comes to {expected:.2f} €, from {len(answers)} quotes.", "")
-    report(False, "", f"order_total is {total}, the quotes add up to {expected:.2f}: one call per line of the order, then sum the totals.")
+def check_order_total(order_total, order, server):
+    """Lesson 08: is ``order_total`` the sum of the totals the pricing ``server`` itself sent back
+    for one request per line of ``order`` (a list of (item, quantity))?"""
+    if order_total is None:
+        return report(False, "", "order_total is None: call the server once per line of the order, then add up reply['total'].")
+    if not isinstance(order_total, (int, float)):
+        return report(False, "", f"order_total should be a number, not {type(order_total).__name__}: add up reply['total'].")
+    served = [(reply.get("item"), reply.get("quantity"), reply.get("total")) for reply in server.replies()]
+    missing = [(item, quantity) for item, quantity in order if not any(s[0] == item and s[1] == quantity for s in served)]
+    if missing:
+        return report(False, "", f"The server answered no request for {missing}: call it (client.call({{'item': ..., "
+                                 "'quantity': ...}})) once per line of the order.")
+    totals = [next(s[2] for s in served if s[0] == item and s[1] == quantity) for item, quantity in order]
+    expected = round(sum(totals), 2)
+    if round(order_total, 2) != expected:
+        return report(False, "", f"order_total is {order_total}; the server's replies add up to {expected:.2f}: sum reply['total'].")
+    report(True, f"The order comes to {expected:.2f} €, the sum of the {len(order)} quotes the server sent back.", "")
 
 
 @check
 def check_gave_up(error, queue="rpc_queue"):
-    """Did the call end with an RpcTimeout while no server consumed ``queue``? Introduced in lesson 08."""
+    """Lesson 08: did a real call to ``queue`` end with an RpcTimeout while no server consumed it?"""
     from ..rpc import RpcTimeout
 
     if queue_or_none(queue) is not None:
@@ -67,10 +80,13 @@ def check_gave_up(error, queue="rpc_queue"):
         except CourseError:
             return report(False, "", f"A server still consumes '{queue}': stop it first (server.stop()).")
     if error is None:
-        return report(False, "", "No error was caught: the call returned. Catch RpcTimeout and keep it in `error`.")
+        return report(False, "", "No error was caught: did the call return, or was it not made? Stop the server, call it, "
+                                 "and keep the RpcTimeout in `error`.")
     if not isinstance(error, RpcTimeout):
         return report(False, "", f"The call failed with {type(error).__name__}, not RpcTimeout: {error}")
-    report(True, "The client gave up on its own, with a clear message, instead of waiting forever.", "")
+    if getattr(error, "correlation_id", None) is None or getattr(error, "queue", None) != queue:
+        return report(False, "", f"This RpcTimeout did not come from a call to '{queue}': catch the one client.call(...) raises.")
+    report(True, "The client gave up on its own after its timeout, with a clear message, instead of waiting forever.", "")
 
 
 @check
@@ -89,6 +105,20 @@ def check_dead_lettering(queue, dlq, wait=5.0):
     if "x-dead-letter-exchange" not in arguments:
         return report(False, "", f"Queue '{queue}' has no x-dead-letter-exchange argument, so the broker drops what is rejected. "
                                  "Delete it and declare it again with one.")
+    if not found.get("durable"):
+        return report(False, "", f"Queue '{queue}' is not durable: declare it with durable=True.")
+    exchange = arguments.get("x-dead-letter-exchange")
+    try:
+        dlx = management_api().get(management_api().vhost_path("exchanges", exchange))
+    except CourseError:
+        dlx = None
+    if exchange and not dlx:
+        return report(False, "", f"The dead-letter exchange '{exchange}' does not exist: declare it.")
+    if exchange and not dlx.get("durable"):
+        return report(False, "", f"The dead-letter exchange '{exchange}' is not durable: a restart would delete it and every "
+                                 "dead letter after that would be lost. Delete it and declare it with durable=True.")
+    if queue_or_none(dlq) is not None and not queue_or_none(dlq).get("durable"):
+        return report(False, "", f"Queue '{dlq}' is not durable: declare it with durable=True.")
     if queue_or_none(dlq) is None:
         return report(False, "", f"There is no queue named '{dlq}' yet: declare it and bind it to the dead-letter exchange.")
     outcome, death = probe_dead_lettering(queue, dlq, wait=wait)

@@ -8,7 +8,7 @@ from ..management import management_api
 from .report import check, queue_or_none, report
 
 
-__all__ = ["LONG_JOB_SECONDS", "ready_count", "check_jobs_waiting", "check_every_job_done_once", "check_prefetch_choice", "check_fair_shares"]
+__all__ = ["LONG_JOB_SECONDS", "ready_count", "check_jobs_waiting", "check_every_job_done_once", "check_prefetch_choice", "check_fair_dispatch"]
 
 
 def ready_count(queue, expected, wait=2.0):
@@ -30,7 +30,12 @@ def ready_count(queue, expected, wait=2.0):
 
 @check
 def check_jobs_waiting(queue, jobs, wait=5.0):
-    """Lesson 03: does durable ``queue`` hold exactly ``jobs``, as persistent messages, with no consumer?"""
+    """Lesson 03: does durable ``queue`` hold exactly ``jobs`` (by job_id, in order), each a
+    persistent message, with no consumer? The messages are peeked, not taken."""
+    import json
+
+    if not isinstance(jobs, list) or not jobs:
+        return report(False, "", "`exercise_jobs` should be the list that make_jobs(6) returns: run the cell above the exercise.")
     found = queue_or_none(queue)
     if found is None:
         return report(False, "", f"There is no queue named '{queue}' yet: declare it durable (channel.queue_declare(queue='{queue}', durable=True)).")
@@ -40,44 +45,51 @@ def check_jobs_waiting(queue, jobs, wait=5.0):
         return report(False, "", f"Queue '{queue}' has {found.get('consumers')} consumer(s) taking the jobs: stop the workers first.")
     have = ready_count(queue, len(jobs), wait=min(wait, 2.0))
     if have != len(jobs):
-        hint = "publish them (publish_jobs)" if have < len(jobs) else "it holds more: were they published twice? Purge it (channel.queue_purge) and publish once"
+        hint = "publish them" if have < len(jobs) else "it holds more: run the cell above the exercise to empty it, and publish once"
         return report(False, "", f"Queue '{queue}' holds {have} message(s), not the {len(jobs)} jobs: {hint}.")
-    api = management_api()
-    try:
-        found = api.wait_for_queue(queue, timeout=wait, messages=len(jobs))
-    except CourseError:
-        found = {}  # the statistics are late: the count above came from the broker itself
-    if "messages_persistent" in found:  # not on every broker version; where it is, it may lag a second behind
+    messages = management_api().peek(queue, count=len(jobs))
+    ids = []
+    for message in messages:
         try:
-            api.wait_for_queue(queue, timeout=wait, messages=len(jobs), messages_persistent=len(jobs))
-        except CourseError:
-            persistent = (queue_or_none(queue) or {}).get("messages_persistent", 0)
-            return report(False, "", f"Only {persistent} of the {len(jobs)} messages are persistent: publish with "
-                                     "delivery_mode=Persistent (publish(..., persistent=True)) so they survive a restart.")
-    report(True, f"Queue '{queue}' holds the {len(jobs)} jobs as persistent messages, waiting for a worker.", "")
+            ids.append(json.loads(message["text"]).get("job_id"))
+        except (ValueError, AttributeError):
+            return report(False, "", f"A message is not a JSON job: {message['text'][:60]!r}. Publish json.dumps(job).")
+    wanted = [job.get("job_id") for job in jobs]
+    if ids != wanted:
+        return report(False, "", f"The queue holds the jobs {ids}; expected {wanted}, in that order.")
+    transient = [job_id for job_id, message in zip(ids, messages) if message["delivery_mode"] != 2]
+    if transient:
+        return report(False, "", f"{len(transient)} of the {len(jobs)} jobs are transient ({', '.join(transient[:3])}...): a restart "
+                                 "would lose them. Publish with properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent).")
+    report(True, f"Queue '{queue}' holds the {len(jobs)} jobs, in order, each a persistent message, waiting for a worker.", "")
 
 
 @check
-def check_every_job_done_once(jobs, report_frame, workers=None):
-    """Lesson 03: was every job of ``jobs`` done exactly once (a ``WorkerPool.report()``)? With
-    ``workers``, did that many workers each do some?"""
-    from ..workers import account_for
+def check_every_job_done_once(jobs, pool, workers):
+    """Lesson 03: did ``pool`` (a WorkerPool) run ``workers`` workers that each did some of
+    ``jobs``, and was every job done exactly once?"""
+    from ..workers import WorkerPool, account_for
 
-    if report_frame is None or report_frame.empty:
-        return report(False, "", "The report is empty: start the workers (WorkerPool) and wait for the jobs (wait_for_jobs).")
+    if not isinstance(pool, WorkerPool):
+        return report(False, "", f"`pool` should be the WorkerPool you started (with WorkerPool(...) as pool:), not {pool!r}.")
+    if len(pool.processes) != workers:
+        return report(False, "", f"The pool started {len(pool.processes)} worker(s), not {workers}: WorkerPool(..., count={workers}).")
+    report_frame = pool.report()
+    if report_frame.empty:
+        return report(False, "", "The workers did no job: publish the jobs first, then wait for them (pool.wait_for_jobs).")
     accounted = account_for(jobs, report_frame)
     missing = list(accounted.job_id[accounted.done == 0])
     twice = list(accounted.job_id[accounted.done > 1])
     if missing:
         return report(False, "", f"{len(missing)} job(s) were never done: {', '.join(missing[:5])}{'...' if len(missing) > 5 else ''}. "
-                                 "Wait for all of them (pool.wait_for_jobs(len(jobs), timeout=...)) before you look.")
+                                 "Wait for all of them (pool.wait_for_jobs(len(jobs), timeout=...)) inside the with block.")
     if twice:
         return report(False, "", f"Done more than once: {', '.join(twice[:5])}. Were the jobs published twice?")
     done = report_frame[report_frame.event == "done"]
-    if workers is not None and done.worker.nunique() != workers:
-        return report(False, "", f"{done.worker.nunique()} worker(s) did jobs, not {workers}: start a pool of {workers} (WorkerPool(..., count={workers})).")
-    by = f", shared by {workers} workers" if workers is not None and workers > 1 else ""
-    report(True, f"All {len(jobs)} jobs were done exactly once{by}.", "")
+    if done.worker.nunique() != workers:
+        return report(False, "", f"Only {done.worker.nunique()} of the {workers} workers did jobs: were the workers consuming "
+                                 "before the jobs ran out? Start the pool, then publish.")
+    report(True, f"All {len(jobs)} jobs were done exactly once, shared by {workers} workers.", "")
 
 
 # A round trip to the broker and back: well under a millisecond on one machine, about one across
@@ -117,23 +129,52 @@ def check_prefetch_choice(jobs, prefetch):
 
 
 @check
-def check_fair_shares(jobs, report_frame, slack=0.3):
-    """Lesson 04: was every job done once, and did no worker end up with much more busy time than
-    another (a difference of at most the longest job, plus ``slack`` seconds)?"""
-    from ..workers import account_for, busy_time
+def check_fair_dispatch(consume, jobs, queue="tasks", workers=2):
+    """Lesson 04: does the consume function ``consume(channel, queue, do_job)`` set a prefetch of 1
+    (as the broker reports it for each consumer) and share ``jobs`` fairly between ``workers``
+    workers (busy times differ by at most the longest job)? The check runs the pool itself."""
+    from ..amqp import connect
+    from ..workers import WorkerPool, account_for, busy_time, publish_jobs
 
-    if report_frame is None or report_frame.empty:
-        return report(False, "", "The report is empty: start the workers (WorkerPool) and wait for the jobs (wait_for_jobs).")
+    if not callable(consume):
+        return report(False, "", f"`consume` should be your consume function, consume(channel, queue, do_job); it is {consume!r}.")
+    with connect(name="check") as connection:
+        channel = connection.channel()
+        channel.queue_delete(queue)
+        channel.queue_declare(queue, durable=True)
+        try:
+            pool = WorkerPool(queue, count=workers, consume=consume, name="check-worker")
+        except CourseError as error:
+            return report(False, "", f"The workers could not run your function: {error}")
+        with pool:
+            api = management_api()
+            try:
+                consumers = api.wait_for_consumers(queue, workers, timeout=10)
+            except CourseError:
+                return report(False, "", f"The broker does not list {workers} consumers of '{queue}': does your function call "
+                                         "channel.basic_consume(queue=queue, on_message_callback=...)?")
+            prefetch = sorted(set(int(value) for value in consumers["prefetch_count"]))
+            publish_jobs(channel, queue, jobs)
+            try:
+                pool.wait_for_jobs(len(jobs), timeout=30)
+            except CourseError as error:
+                return report(False, "", f"{error} Does your callback call do_job(body) and then "
+                                         "ch.basic_ack(delivery_tag=method.delivery_tag)?")
+        report_frame = pool.report()
+        pool.cleanup()
+        channel.queue_delete(queue)
+    if prefetch != [1]:
+        shown = "no limit (0)" if prefetch == [0] else ", ".join(map(str, prefetch))
+        return report(False, "", f"The broker shows a prefetch of {shown} for your workers: with long, uneven jobs a worker "
+                                 "then holds jobs a free worker could do. Call channel.basic_qos(prefetch_count=1) before basic_consume.")
     accounted = account_for(jobs, report_frame)
     if not (accounted.done == 1).all():
         return report(False, "", f"Not every job was done exactly once ({int((accounted.done == 0).sum())} missing, "
-                                 f"{int((accounted.done > 1).sum())} twice): wait for all of them, and publish them once.")
-    busy = busy_time(report_frame)
+                                 f"{int((accounted.done > 1).sum())} twice): acknowledge each job once, after do_job.")
+    busy = busy_time(report_frame, workers=sorted(set(report_frame.worker)))
     longest = max(float(job["duration"]) for job in jobs)
-    spread = busy.max() - busy.min()
-    if len(busy) < 2:
-        return report(False, "", "Only one worker did jobs: start a pool of two or more.")
-    if spread > longest + slack:
-        return report(False, "", f"Unfair: one worker was busy {busy.max():.1f} s, another {busy.min():.1f} s. Jobs went out "
-                                 "round-robin whoever was busy: give each worker one job at a time (prefetch=1).")
-    report(True, f"Fair: the workers' busy times differ by {spread:.1f} s, no more than the longest job ({longest:g} s).", "")
+    spread = float(busy.max() - busy.min())
+    if len(busy) < workers or spread > longest + 0.3:
+        return report(False, "", f"Prefetch 1, yet the busy times differ by {spread:.1f} s: run it again; if it stays, tell the instructor.")
+    report(True, f"The broker shows prefetch 1 for both workers, and their busy times differ by {spread:.1f} s, "
+                 f"no more than the longest job ({longest:g} s).", "")
