@@ -15,7 +15,7 @@ is fixed::
 
     emails = RetryTopology("emails", delays=[0.2, 0.5, 1.0])
     emails.declare(channel)
-    attempts = process_with_retries(channel, emails, send_email, jobs=3)
+    attempts = process_with_retries(channel, emails, retry_handler(emails, send_email), jobs=3)
     replay(channel, emails.parking_lot, emails.work)
 
 The course reads ``x-death`` defensively: its fields differ a little between RabbitMQ 3.10, 3.13
@@ -199,46 +199,60 @@ class RetryTopology:
 ATTEMPT_COLUMNS = ["job_id", "attempt", "seconds", "came_from", "outcome", "error"]
 
 
-def process_with_retries(channel, topology, handler, jobs, deadline=30.0):
+def retry_handler(topology, handler):
+    """The retry-or-park consumer code of lesson 09 as a function of one delivery, for a job
+    function ``handler(job)`` that raises to fail: on failure the message is published to the
+    wait queue of its next retry with the header ``attempts`` (or to the parking lot after
+    ``topology.max_attempts``), and only then acknowledged, so it is never lost. Returns
+    ``(outcome, error)``. The lesson writes the same code in its own cell."""
+
+    def retry_or_park(channel, method, properties, body):
+        headers = dict(properties.headers or {})
+        attempt = int(headers.get("attempts", 0)) + 1
+        try:
+            handler(json.loads(body))
+            outcome, error = "done", ""
+        except Exception as failure:  # a job's failure, whatever it is, is handled the same way
+            error = f"{type(failure).__name__}: {failure}"
+            if attempt <= len(topology.delays):
+                destination, outcome = topology.wait_queues[attempt - 1], f"retry in {topology.delays[attempt - 1]:g} s"
+            else:
+                destination, outcome = topology.parking_lot, "parked"
+            retry_headers = {key: value for key, value in headers.items() if not key.startswith("x-")}
+            channel.basic_publish(exchange="", routing_key=destination, body=body, properties=pika.BasicProperties(
+                headers={**retry_headers, "attempts": attempt, "error": error}, delivery_mode=pika.DeliveryMode.Persistent,
+                content_type=properties.content_type, message_id=properties.message_id))
+        channel.basic_ack(delivery_tag=method.delivery_tag)
+        return outcome, error
+
+    return retry_or_park
+
+
+def process_with_retries(channel, topology, handle, jobs, deadline=30.0):
     """Consume ``topology.work`` until ``jobs`` jobs are finished (done or parked); return every attempt.
 
-    ``handler(job)`` gets the decoded JSON job and raises to fail. A failed job is published to
-    the wait queue of its next retry with the header ``attempts`` (how many were made), or to the
-    parking lot after ``topology.max_attempts``, and only then acknowledged, so it is never lost. Stops at
-    ``deadline`` seconds in any case. The result has one row an attempt: ``job_id``, ``attempt``,
-    ``seconds`` since the first, ``came_from`` (the wait queue it came back from, read from
-    ``x-death``), ``outcome`` (done / retry in N s / parked) and ``error``. Introduced in lesson 09.
+    ``handle(channel, method, properties, body)`` is the consumer's code for one delivery (lesson
+    09 writes it in a cell; ``retry_handler`` makes the same from a job function): it does the
+    job, retries or parks it, acknowledges it, and returns ``(outcome, error)``. This function
+    only delivers, records and stops: at ``deadline`` seconds in any case. The result has one row
+    an attempt: ``job_id``, ``attempt``, ``seconds`` since the first, ``came_from`` (the wait
+    queue it came back from, read from ``x-death``), ``outcome`` (done / retry in N s / parked)
+    and ``error``. Introduced in lesson 09.
     """
     records, finished = [], set()
     started = time.monotonic()
     for method, properties, body in channel.consume(topology.work, inactivity_timeout=0.05):
         if method is not None:
             headers = dict(properties.headers or {})
-            attempt = int(headers.get("attempts", 0)) + 1
-            job = json.loads(body)
             deaths = x_death(headers)
             if deaths:
                 came_from = f"{deaths[0].get('queue', '')} ({deaths[0].get('reason', '')})"
             else:
                 came_from = "replayed" if headers.get("replayed") else "publisher"
-            record = {"job_id": job.get("job_id", ""), "attempt": attempt, "seconds": time.monotonic() - started,
-                      "came_from": came_from, "error": ""}
-            try:
-                handler(job)
-                record["outcome"] = "done"
-            except Exception as error:  # a job's failure, whatever it is, is handled the same way
-                record["error"] = f"{type(error).__name__}: {error}"
-                retry_headers = {key: value for key, value in headers.items() if not key.startswith("x-")}
-                retry_headers.update(attempts=attempt, error=record["error"])
-                if attempt <= len(topology.delays):
-                    destination = topology.wait_queues[attempt - 1]
-                    record["outcome"] = f"retry in {topology.delays[attempt - 1]:g} s"
-                else:
-                    destination = topology.parking_lot
-                    record["outcome"] = "parked"
-                publish(channel, destination, body, headers=retry_headers, content_type=properties.content_type,
-                        message_id=properties.message_id, persistent=True)
-            channel.basic_ack(method.delivery_tag)
+            job = json.loads(body)
+            record = {"job_id": job.get("job_id", ""), "attempt": int(headers.get("attempts", 0)) + 1,
+                      "seconds": time.monotonic() - started, "came_from": came_from}
+            record["outcome"], record["error"] = handle(channel, method, properties, body)
             records.append(record)
             if record["outcome"] in ("done", "parked"):
                 finished.add(record["job_id"])

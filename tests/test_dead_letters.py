@@ -10,7 +10,7 @@ import pytest
 from helpers.amqp import connect, declare_queue, drain, publish
 from helpers.checks import check_dead_lettering, check_kept_newest
 from helpers.dead_letters import (RetryTopology, attempt_timeline, dead_letter_table, death_row,
-                                  declare_with_dead_letters, peek, process_with_retries, queue_arguments, replay,
+                                  declare_with_dead_letters, peek, process_with_retries, retry_handler, queue_arguments, replay,
                                   requeue_every_delivery, x_death)
 from helpers.errors import CourseError
 
@@ -120,7 +120,7 @@ def test_a_failing_job_is_retried_with_growing_delays_then_parked_and_replayed(c
 
     for job_id in ("good", "bad"):
         publish(channel, work, {"job_id": job_id}, persistent=True)
-    attempts = process_with_retries(channel, topology, handler, jobs=2, deadline=20)
+    attempts = process_with_retries(channel, topology, retry_handler(topology, handler), jobs=2, deadline=20)
 
     assert attempts.groupby("job_id")["outcome"].last().to_dict() == {"good": "done", "bad": "parked"}
     timeline = attempt_timeline(attempts, "bad", topology)
@@ -135,7 +135,7 @@ def test_a_failing_job_is_retried_with_growing_delays_then_parked_and_replayed(c
 
     broken["down"] = False
     assert replay(channel, topology.parking_lot, work) == 1
-    again = process_with_retries(channel, topology, handler, jobs=1, deadline=10)
+    again = process_with_retries(channel, topology, retry_handler(topology, handler), jobs=1, deadline=10)
     assert again.to_dict("records")[0] | {"seconds": 0} == {
         "job_id": "bad", "attempt": 1, "seconds": 0, "came_from": "replayed", "outcome": "done", "error": ""}
     for queue in topology.queues:
@@ -148,7 +148,7 @@ def test_process_with_retries_stops_at_its_deadline(channel, names):
         names.track(queue)
     topology.declare(channel)
     started = time.monotonic()
-    attempts = process_with_retries(channel, topology, lambda job: None, jobs=1, deadline=1.0)
+    attempts = process_with_retries(channel, topology, retry_handler(topology, lambda job: None), jobs=1, deadline=1.0)
     assert attempts.empty and time.monotonic() - started < 5
 
 

@@ -671,5 +671,17 @@ def test_every_exercise_check_is_tested_here():
 
     source = inspect.getsource(sys.modules[__name__])
     for name in checks.__all__:
-        if name.startswith("check_") and name not in ("check_queue",):
+        if name.startswith("check_"):
             assert f"checks.{name}(" in source, f"{name} has no wrong-answer test here"
+
+
+@pytest.mark.parametrize("name", [name for name in checks.__all__ if name.startswith("check_")])
+@pytest.mark.parametrize("wrong", [None, 42, "not what it asks for"])
+def test_a_check_never_raises_whatever_it_is_given(capsys, name, wrong):
+    import inspect
+
+    function = getattr(checks, name)
+    required = [parameter for parameter in inspect.signature(function).parameters.values()
+                if parameter.default is inspect.Parameter.empty]
+    function(*[wrong] * len(required))  # a learner's leftover placeholder, a number, a string
+    assert verdict(capsys) == "❌"

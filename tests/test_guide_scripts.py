@@ -1,6 +1,7 @@
 """The guide's four scripts (notebooks/scripts/), run as a learner runs them, against the real broker.
 
-The scripts use the fixed queue names 'hello' and 'task_queue'; each test starts with both deleted.
+The scripts use the fixed queue names 'hello', 'tasks' and 'tasks.failed' (where the worker's
+failed jobs are dead-lettered); each test starts with them deleted.
 """
 
 import json
@@ -17,9 +18,11 @@ import pika
 import pika.exceptions
 import pytest
 
+from helpers.config import settings
+
 SCRIPTS = Path(__file__).resolve().parent.parent / "notebooks" / "scripts"
-AMQP_URL = os.environ.get("AMQP_URL", "amqp://devuser:devpassword@localhost:5672/")
-QUEUES = ("hello", "task_queue")
+AMQP_URL = settings().amqp_url
+QUEUES = ("hello", "tasks", "tasks.failed")
 JOBS = ("resize-image", "send-email", "generate-report")
 
 
@@ -75,7 +78,7 @@ def delete_queues():
 
 @pytest.fixture(autouse=True)
 def fresh_queues():
-    """Each test starts with 'hello' and 'task_queue' gone, and leaves them gone."""
+    """Each test starts with the scripts' queues gone, and leaves them gone."""
     delete_queues()
     yield
     delete_queues()
@@ -88,12 +91,12 @@ def lines_with(output, text):
 def test_send_then_receive_gets_the_message():
     sent = run("send.py")
     assert sent.returncode == 0, sent.stderr
-    assert sent.stdout == " [x] Sent 'Hello World!'\n"
+    assert sent.stdout == " [x] Sent 'Hello RabbitMQ!'\n"
 
     received = run("receive.py", "--idle-timeout", "1")
     assert received.returncode == 0, received.stderr
     assert " [*] Waiting for messages. To exit press CTRL+C" in received.stdout
-    assert lines_with(received.stdout, "Received") == [" [x] Received 'Hello World!'"]
+    assert lines_with(received.stdout, "Received") == [" [x] Received 'Hello RabbitMQ!'"]
     assert message_count("hello") == 0
 
 
@@ -131,7 +134,7 @@ def test_worker_does_the_three_jobs_and_empties_the_queue():
     # The job ids the worker saw are the ones enqueue_tasks.py printed.
     job_ids = {line.rsplit("(", 1)[1] for line in sent_lines}
     assert {line.rsplit("(", 1)[1] for line in lines_with(worker.stdout, "Received job")} == job_ids
-    assert message_count("task_queue") == 0
+    assert message_count("tasks") == 0
 
 
 def test_jobs_are_persistent_json_with_the_documented_fields():
@@ -140,15 +143,15 @@ def test_jobs_are_persistent_json_with_the_documented_fields():
     try:
         jobs = []
         for _ in JOBS:
-            method, properties, body = channel.basic_get("task_queue", auto_ack=True)
+            method, properties, body = channel.basic_get("tasks", auto_ack=True)
             assert method is not None
             assert properties.delivery_mode == 2
             jobs.append(json.loads(body))
     finally:
         connection.close()
-    assert [job["task"] for job in jobs] == list(JOBS)
+    assert [job["operation"] for job in jobs] == list(JOBS)
     for job in jobs:
-        assert set(job) >= {"job_id", "task", "payload", "duration"}
+        assert set(job) >= {"job_id", "operation", "payload", "duration"}
         uuid.UUID(job["job_id"])
         assert 0 < job["duration"] <= 1
         assert not job["payload"].get("fail")
@@ -159,37 +162,36 @@ def test_worker_max_messages_stops_after_n_jobs():
     worker = run("worker.py", "--max-messages", "2")
     assert worker.returncode == 0, worker.stderr
     assert lines_with(worker.stdout, "Done") == [f" [x] Done {task}" for task in JOBS[:2]]
-    assert wait_for_count("task_queue", 1) == 1
+    assert wait_for_count("tasks", 1) == 1
 
 
-def test_a_failing_job_is_requeued_once_then_dropped():
-    connection, channel = open_channel()
-    channel.queue_declare(queue="task_queue", durable=True)
-    job = {"job_id": str(uuid.uuid4()), "task": "resize-image",
-           "payload": {"image": "photos/broken.jpg", "size": [10, 10], "fail": True}, "duration": 0.1}
-    channel.basic_publish("", "task_queue", json.dumps(job),
-                          pika.BasicProperties(delivery_mode=2, content_type="application/json"))
-    connection.close()
-
-    worker = run("worker.py", "--idle-timeout", "2")
+def test_the_worker_sets_prefetch_1_and_stops_after_its_idle_time():
+    started = time.monotonic()
+    worker = run("worker.py", "--idle-timeout", "1")
     assert worker.returncode == 0, worker.stderr
-    assert len(lines_with(worker.stdout, job["job_id"])) == 2  # delivered twice
-    assert len(lines_with(worker.stdout, "requeued")) == 1
-    assert len(lines_with(worker.stdout, "dropped")) == 1
-    assert worker.stdout.index("requeued") < worker.stdout.index("dropped")
-    assert "Done" not in worker.stdout
-    assert message_count("task_queue") == 0
+    assert 1 <= time.monotonic() - started < 15
+    assert " [*] Nothing for 1 s, stopping" in worker.stdout
+    assert "basic_qos(prefetch_count=1)" in (SCRIPTS / "worker.py").read_text()
+    assert "basic_qos(prefetch_count=1)" in (SCRIPTS / "receive.py").read_text()
 
 
-def test_enqueue_with_failure_adds_a_job_the_worker_drops():
+def test_a_failing_job_is_dead_lettered_never_dropped():
     enqueued = run("enqueue_tasks.py", "--with-failure")
     assert len(enqueued.stdout.splitlines()) == 4
+    failing_id = enqueued.stdout.splitlines()[-1].rsplit("(", 1)[1].rstrip(")")
     worker = run("worker.py", "--idle-timeout", "2")
     assert worker.returncode == 0, worker.stderr
     assert len(lines_with(worker.stdout, "Done")) == 3
-    assert len(lines_with(worker.stdout, "requeued")) == 1
-    assert len(lines_with(worker.stdout, "dropped")) == 1
-    assert message_count("task_queue") == 0
+    assert lines_with(worker.stdout, "Job failed") == [" [!] Job failed (cannot do resize-image: the payload says it fails); sent to tasks.failed"]
+    assert message_count("tasks") == 0
+    assert wait_for_count("tasks.failed", 1) == 1  # the failed job waits there for a person
+    connection, channel = open_channel()
+    try:
+        method, properties, body = channel.basic_get("tasks.failed", auto_ack=True)
+    finally:
+        connection.close()
+    assert json.loads(body)["job_id"] == failing_id
+    assert properties.headers["x-death"][0]["reason"] == "rejected"
 
 
 ALL_SCRIPTS = ("send.py", "receive.py", "enqueue_tasks.py", "worker.py")
@@ -275,4 +277,4 @@ def test_ctrl_c_mid_job_puts_the_job_back():
     assert "Traceback" not in err
     assert "Done" not in out
     # The job it had not acked is back in the queue with the two it never got.
-    assert wait_for_count("task_queue", 3) == 3
+    assert wait_for_count("tasks", 3) == 3

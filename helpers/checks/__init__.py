@@ -4,7 +4,7 @@ A check looks at what the broker holds (messages peeked with their properties, q
 exchange arguments, bindings, a consumer's prefetch, a server's own record of what it served),
 never only at a value the learner could type. It prints one line, starting with ✅ or ❌, and
 returns nothing; it never raises (``report.check``), so a learner can try again. Lessons import
-them from here (``from helpers.checks import check_queue``); they are kept by part of the course:
+them from here (``from helpers.checks import check_messages``); they are kept by part of the course:
 
 - ``basics``: lessons 00-02        - ``reliability``: lessons 05-06
 - ``work_queues``: lessons 03-04   - ``routing``: lessons 07-09

@@ -9,7 +9,7 @@ from ..errors import CourseError
 from ..management import management_api
 from .report import check, queue_or_none, report
 
-__all__ = ["check_broker_version", "check_enabled_plugins", "check_queue", "check_audit_trail", "check_binding",
+__all__ = ["check_broker_version", "check_enabled_plugins", "check_audit_trail", "check_binding",
            "check_messages", "check_received"]
 
 
@@ -88,27 +88,6 @@ def check_enabled_plugins(enabled_plugins):
         return report(False, "", "On a broker with one more plugin, enabled_plugins gave the same list: read it from the `api` "
                                  "it is given (api.nodes()), do not type it in.")
     report(True, f"enabled_plugins(api) reads the node's plugins: {', '.join(actual)}.", "")
-
-
-@check
-def check_queue(name, durable=None, messages=None, arguments=None, wait=5.0):
-    """Does queue ``name`` exist, with these settings and this many messages?"""
-    queue = queue_or_none(name)
-    if queue is None:
-        return report(False, "", f"There is no queue named '{name}' yet: declare it (channel.queue_declare).")
-    if durable is not None and queue.get("durable") != durable:
-        word = "durable" if durable else "not durable"
-        return report(False, "", f"Queue '{name}' should be {word}: delete it and declare it again with durable={durable}.")
-    for key, value in (arguments or {}).items():
-        if queue.get("arguments", {}).get(key) != value:
-            return report(False, "", f"Queue '{name}' should have the argument {key}={value!r} (it has {queue.get('arguments', {})}).")
-    if messages is not None:
-        try:
-            queue = management_api().wait_for_queue(name, timeout=wait, messages=messages)
-        except CourseError:
-            have = queue_or_none(name).get("messages", 0)
-            return report(False, "", f"Queue '{name}' holds {have} message(s); it should hold {messages}.")
-    report(True, f"Queue '{name}' is as it should be.", "")
 
 
 def _binding_problem(exchange, queue, routing_key):
@@ -201,7 +180,6 @@ def check_received(received, expected, queue, wait=5.0):
     if left:
         return report(False, "", f"'{queue}' still holds {left} message(s): they were not taken out of the queue. "
                                  "Drain them (with ack=True) and keep what you received.")
-    api = management_api()
     stop_at, acked = time.monotonic() + wait, 0
     while time.monotonic() < stop_at:  # the broker's counters reach the management API a second or two later
         acked = ((queue_or_none(queue) or {}).get("message_stats") or {}).get("ack", 0)

@@ -1,18 +1,21 @@
-"""Receive messages from the queue 'hello' and print them.
+"""Print the messages of the queue 'hello' (the guide's receive.py).
 
-    python notebooks/scripts/receive.py                      # runs until you press Ctrl-C
-    python notebooks/scripts/receive.py --idle-timeout 5     # stops after 5 s without a message
-    python notebooks/scripts/receive.py --max-messages 3     # stops after 3 messages
+    python scripts/receive.py                      # runs until you press Ctrl-C
+    python scripts/receive.py --idle-timeout 5     # stops after 5 s without a message
+    python scripts/receive.py --max-messages 3     # stops after 3 messages
 """
 
 import argparse
-import os
 import sys
 
 import pika
 import pika.exceptions
 
-AMQP_URL = os.environ.get("AMQP_URL", "amqp://devuser:devpassword@localhost:5672/")
+# The broker's address, read the way the course's helpers read it: the environment, then the
+# project's .env file, then the course's defaults (devuser / devpassword on localhost:5672).
+from helpers.config import settings  # noqa: E402
+
+AMQP_URL = settings().amqp_url
 START_HINT = "Start the course's broker with: make broker  (or: python -m helpers.broker up)"
 
 
@@ -33,12 +36,31 @@ def connect():
     sys.exit(1)
 
 
+def stop_when_idle(connection, channel, seconds):
+    """Stop start_consuming() after ``seconds`` without a message (none: run until Ctrl-C).
+    Returns a function to call on each message, which starts the wait again."""
+    timer = []
+
+    def restart():
+        if seconds is None:
+            return
+        if timer:
+            connection.remove_timeout(timer.pop())
+
+        def stop():
+            print(f" [*] Nothing for {seconds:g} s, stopping")
+            channel.stop_consuming()
+
+        timer.append(connection.call_later(seconds, stop))
+
+    restart()
+    return restart
+
+
 def main():
     parser = argparse.ArgumentParser(description="Print the messages of the queue 'hello'.")
-    parser.add_argument("--idle-timeout", type=float, metavar="SECONDS",
-                        help="stop when no message came for this many seconds")
-    parser.add_argument("--max-messages", type=int, metavar="N",
-                        help="stop after N messages")
+    parser.add_argument("--idle-timeout", type=float, metavar="SECONDS", help="stop when no message came for this many seconds")
+    parser.add_argument("--max-messages", type=int, metavar="N", help="stop after N messages")
     args = parser.parse_args()
 
     connection = connect()
@@ -46,28 +68,24 @@ def main():
 
     # Declare the queue here too: whichever program starts first creates it.
     channel.queue_declare(queue="hello", durable=True)
+    # One unacknowledged message at a time: the next one comes after this one is acked.
+    channel.basic_qos(prefetch_count=1)
 
-    print(" [*] Waiting for messages. To exit press CTRL+C")
+    received = []
+    idle = stop_when_idle(connection, channel, args.idle_timeout)
 
-    received = 0
-    # channel.consume() hands us the messages one by one. With an inactivity_timeout it
-    # hands us (None, None, None) when nothing came for that long; without one it waits forever.
-    for method, properties, body in channel.consume("hello", inactivity_timeout=args.idle_timeout):
-        if method is None:
-            print(f" [*] No message for {args.idle_timeout:g} s, stopping")
-            break
-
+    def on_message(ch, method, properties, body):
         print(f" [x] Received '{body.decode()}'")
-        # Acknowledge: the broker may now forget the message. (We ack by hand rather than use
-        # auto_ack, so messages the broker sent ahead but we did not take go back to the queue.)
-        channel.basic_ack(method.delivery_tag)
+        # Acknowledge: the broker may now forget the message.
+        ch.basic_ack(delivery_tag=method.delivery_tag)
+        received.append(body)
+        idle()
+        if args.max_messages is not None and len(received) >= args.max_messages:
+            ch.stop_consuming()
 
-        received += 1
-        if args.max_messages is not None and received >= args.max_messages:
-            break
-
-    # Stop consuming; unacknowledged messages go back to the queue.
-    channel.cancel()
+    channel.basic_consume(queue="hello", on_message_callback=on_message)
+    print(" [*] Waiting for messages. To exit press CTRL+C")
+    channel.start_consuming()  # returns after stop_consuming(); an unacked message goes back to the queue
     connection.close()
 
 

@@ -1,16 +1,19 @@
-"""Send one message to the queue 'hello'.
+"""Send one message to the queue 'hello' (the guide's send.py).
 
-    python notebooks/scripts/send.py                  # sends 'Hello World!'
-    python notebooks/scripts/send.py Hi there         # sends 'Hi there'
+    python scripts/send.py                  # sends 'Hello RabbitMQ!'
+    python scripts/send.py Hi there         # sends 'Hi there'
 """
 
-import os
 import sys
 
 import pika
 import pika.exceptions
 
-AMQP_URL = os.environ.get("AMQP_URL", "amqp://devuser:devpassword@localhost:5672/")
+# The broker's address, read the way the course's helpers read it: the environment, then the
+# project's .env file, then the course's defaults (devuser / devpassword on localhost:5672).
+from helpers.config import settings  # noqa: E402
+
+AMQP_URL = settings().amqp_url
 START_HINT = "Start the course's broker with: make broker  (or: python -m helpers.broker up)"
 
 
@@ -32,8 +35,8 @@ def connect():
 
 
 def main():
-    # The message is the text given on the command line, or 'Hello World!'.
-    message = " ".join(sys.argv[1:]) or "Hello World!"
+    # The message is the text given on the command line, or 'Hello RabbitMQ!'.
+    message = " ".join(sys.argv[1:]) or "Hello RabbitMQ!"
 
     connection = connect()
     channel = connection.channel()
@@ -43,7 +46,9 @@ def main():
     channel.queue_declare(queue="hello", durable=True)
 
     # The default exchange ("") delivers a message to the queue named by routing_key.
-    channel.basic_publish(exchange="", routing_key="hello", body=message)
+    # delivery_mode=Persistent: the message is written to disk, so it survives a restart too.
+    channel.basic_publish(exchange="", routing_key="hello", body=message,
+                          properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent))
     print(f" [x] Sent '{message}'")
 
     # Closing the connection makes sure the message has really left this program.

@@ -1,23 +1,39 @@
-"""Take jobs from the work queue 'task_queue' and do them, one at a time.
+"""Take jobs from the work queue 'tasks' and do them, one at a time (the guide's worker.py).
 
-    python notebooks/scripts/worker.py                      # runs until you press Ctrl-C
-    python notebooks/scripts/worker.py --idle-timeout 5     # stops after 5 s without a job
-    python notebooks/scripts/worker.py --max-messages 3     # stops after 3 jobs
+    python scripts/worker.py                      # runs until you press Ctrl-C
+    python scripts/worker.py --idle-timeout 5     # stops after 5 s without a job
+    python scripts/worker.py --max-messages 3     # stops after 3 jobs
 
-Start two workers in two terminals and the broker shares the jobs between them.
+Start two workers in two terminals and the broker shares the jobs between them. A job that fails
+is rejected, and the broker dead-letters it to the queue 'tasks.failed': nothing is dropped.
 """
 
 import argparse
 import json
-import os
 import sys
 import time
 
 import pika
 import pika.exceptions
 
-AMQP_URL = os.environ.get("AMQP_URL", "amqp://devuser:devpassword@localhost:5672/")
+# The broker's address, read the way the course's helpers read it: the environment, then the
+# project's .env file, then the course's defaults (devuser / devpassword on localhost:5672).
+from helpers.config import settings  # noqa: E402
+
+AMQP_URL = settings().amqp_url
 START_HINT = "Start the course's broker with: make broker  (or: python -m helpers.broker up)"
+
+# The work queue, and where a job that fails goes: rejected jobs are dead-lettered (through the
+# default exchange) to 'tasks.failed', so that no job is ever dropped. Every program that declares
+# 'tasks' declares it with the same arguments.
+TASK_QUEUE = "tasks"
+FAILED_QUEUE = "tasks.failed"
+TASK_QUEUE_ARGUMENTS = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": FAILED_QUEUE}
+
+
+def declare_task_queue(channel):
+    channel.queue_declare(queue=FAILED_QUEUE, durable=True)
+    channel.queue_declare(queue=TASK_QUEUE, durable=True, arguments=TASK_QUEUE_ARGUMENTS)
 
 
 def connect():
@@ -37,78 +53,88 @@ def connect():
     sys.exit(1)
 
 
+def stop_when_idle(connection, channel, seconds):
+    """Stop start_consuming() after ``seconds`` without a message (none: run until Ctrl-C).
+    Returns a function to call on each message, which starts the wait again."""
+    timer = []
+
+    def restart():
+        if seconds is None:
+            return
+        if timer:
+            connection.remove_timeout(timer.pop())
+
+        def stop():
+            print(f" [*] Nothing for {seconds:g} s, stopping")
+            channel.stop_consuming()
+
+        timer.append(connection.call_later(seconds, stop))
+
+    restart()
+    return restart
+
+
 def do_job(job):
     """Do the work of one job (here: say what we do, then sleep). Raises if the job fails."""
-    task = job["task"]
+    operation = job["operation"]
     payload = job["payload"]
 
     if payload.get("fail"):
-        raise RuntimeError(f"cannot do {task}: the payload says it fails")
+        raise RuntimeError(f"cannot do {operation}: the payload says it fails")
 
-    if task == "resize-image":
+    if operation == "resize-image":
         width, height = payload["size"]
         print(f"     resizing {payload['image']} to {width}x{height}")
-    elif task == "send-email":
+    elif operation == "send-email":
         print(f"     sending '{payload['subject']}' to {payload['to']}")
-    elif task == "generate-report":
+    elif operation == "generate-report":
         print(f"     generating report {payload['report']}")
     else:
-        raise ValueError(f"unknown task {task!r}")
+        raise ValueError(f"unknown operation {operation!r}")
 
     time.sleep(job["duration"])  # pretend the work takes this long
 
 
 def main():
-    parser = argparse.ArgumentParser(description="Do the jobs of the queue 'task_queue'.")
-    parser.add_argument("--idle-timeout", type=float, metavar="SECONDS",
-                        help="stop when no job came for this many seconds")
-    parser.add_argument("--max-messages", type=int, metavar="N",
-                        help="stop after N jobs (done or failed)")
+    parser = argparse.ArgumentParser(description="Do the jobs of the queue 'tasks'.")
+    parser.add_argument("--idle-timeout", type=float, metavar="SECONDS", help="stop when no job came for this many seconds")
+    parser.add_argument("--max-messages", type=int, metavar="N", help="stop after N jobs (done or failed)")
     args = parser.parse_args()
 
     connection = connect()
     channel = connection.channel()
-    channel.queue_declare(queue="task_queue", durable=True)
+    declare_task_queue(channel)
 
     # Fair dispatch: give this worker one job at a time, the next one only after it acked.
     channel.basic_qos(prefetch_count=1)
 
-    print(" [*] Waiting for jobs. To exit press CTRL+C")
+    handled = []
+    idle = stop_when_idle(connection, channel, args.idle_timeout)
 
-    handled = 0
-    # consume() hands us the jobs one by one; (None, None, None) means nothing came for
-    # idle_timeout seconds (with no idle_timeout it waits forever).
-    for method, properties, body in channel.consume("task_queue", inactivity_timeout=args.idle_timeout):
-        if method is None:
-            print(f" [*] No job for {args.idle_timeout:g} s, stopping")
-            break
-
+    def on_message(ch, method, properties, body):
         try:
             job = json.loads(body)
-            print(f" [x] Received job {job['task']} ({job['job_id']})")
+            print(f" [x] Received job {job['operation']} ({job['job_id']})")
             do_job(job)
         except Exception as error:
-            # The job failed. Give it one more try, but not forever: a job that always fails
-            # would otherwise come back again and again. 'redelivered' is True when the broker
-            # has delivered this message before (we nacked it, or a worker stopped before acking).
-            if not method.redelivered:
-                print(f" [!] Job failed ({error}); requeued for one more try")
-                channel.basic_nack(method.delivery_tag, requeue=True)
-            else:
-                print(f" [!] Job failed again ({error}); dropped")
-                channel.basic_nack(method.delivery_tag, requeue=False)
+            # The job failed. Reject it without requeueing: a job that always fails would
+            # otherwise come back again and again. The queue's dead-letter settings send it to
+            # 'tasks.failed', where it waits for a person: it is not lost.
+            print(f" [!] Job failed ({error}); sent to {FAILED_QUEUE}")
+            ch.basic_reject(delivery_tag=method.delivery_tag, requeue=False)
         else:
-            print(f" [x] Done {job['task']}")
+            print(f" [x] Done {job['operation']}")
             # Ack only now, after the work: if this worker dies mid-job, the broker gives
             # the job to another worker.
-            channel.basic_ack(method.delivery_tag)
+            ch.basic_ack(delivery_tag=method.delivery_tag)
+        handled.append(method.delivery_tag)
+        idle()
+        if args.max_messages is not None and len(handled) >= args.max_messages:
+            ch.stop_consuming()
 
-        handled += 1
-        if args.max_messages is not None and handled >= args.max_messages:
-            break
-
-    # Stop consuming; a job taken but not acked goes back to the queue.
-    channel.cancel()
+    channel.basic_consume(queue=TASK_QUEUE, on_message_callback=on_message)
+    print(" [*] Waiting for jobs. To exit press CTRL+C")
+    channel.start_consuming()  # returns after stop_consuming(); a job taken but not acked goes back
     connection.close()
 
 
