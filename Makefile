@@ -36,7 +36,7 @@ down status restart reset: setup
 TEST_WORKERS ?= 3
 PYTEST_ARGS ?=
 test: broker
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # JupyterLab runs from notebooks/ with the course's environment first on PATH, and its terminals
 # start there with the course's Python (tools/jupyter_lab_config.py): `python scripts/worker.py`

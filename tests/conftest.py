@@ -4,8 +4,8 @@ Run serially (``pytest``), the tests use the broker the settings point at (``mak
 it). Run in parallel (``make test`` runs ``pytest -n N``), each test worker starts a RabbitMQ node
 of its own on ports of its own, so a test that restarts its broker disturbs nobody, and sets the
 settings for everything it starts (notebook kernels, worker processes) to that node: a
-learner's ``.env`` with other ports or credentials does not reach the tests. A notebook's cells,
-and a test file's tests, stay together on one worker.
+learner's ``.env`` with other ports or credentials does not reach the tests. ``--dist loadfile``
+keeps a notebook's cells, and a test file's tests, together on one worker, in order.
 """
 
 import os
@@ -64,16 +64,6 @@ def pytest_unconfigure(config):
             stop()
         except Exception as error:  # noqa: BLE001 - stopping is best effort; say what failed
             print(f"could not stop the test worker's broker or Prometheus: {error}")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Keep each notebook's cells, and each test file's tests, on one worker (``--dist loadgroup``);
-    the workshop edition's lessons are independent and spread over the workers."""
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        if path.endswith("test_student_edition.py"):
-            continue
-        item.add_marker(pytest.mark.xdist_group(path))
 
 
 @pytest.fixture
