@@ -34,6 +34,7 @@ from helpers.errors import CourseError  # noqa: E402
 from helpers.load import BackgroundPublisher  # noqa: E402
 from helpers.management import management_api  # noqa: E402
 from helpers.metrics import QueueSampler  # noqa: E402
+from helpers.waiting import wait_until  # noqa: E402
 from helpers.workers import WorkerPool, make_jobs  # noqa: E402
 
 LOAD_QUEUE = "bench.monitoring.load"
@@ -43,12 +44,18 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def broker_pid():
-    state = Path(os.environ.get("BROKER_STATE_DIR") or ROOT / ".broker")
+    """The broker's process id, from the broker itself (its node's ``os_pid``), when that process runs
+    on this machine and can be read (not in a Docker container); else None. A node that has just
+    started lists ``os_pid`` with its first statistics, a second or so later: wait for it."""
     try:
-        pid = int((state / "rabbit.pid").read_text().strip())
+        api = management_api()
+        node = wait_until(lambda: api.get("nodes")[0].get("os_pid") and api.get("nodes")[0], "the node's os_pid", timeout=10)
+        pid = int(node["os_pid"])
+        if b"beam" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None
         Path(f"/proc/{pid}/stat").read_text()
         return pid
-    except (OSError, ValueError):
+    except (OSError, ValueError, KeyError, IndexError, CourseError):
         return None
 
 
