@@ -224,11 +224,17 @@ def test_refused_login_gives_one_line_and_status_1(script):
     assert "not-the-password" not in lines[0]  # the password is not shown
 
 
+def as_in_a_terminal():
+    """Ctrl+C as a terminal delivers it: a suite started in the background (``make test &``,
+    CI) ignores SIGINT, and a child would inherit that and never see the learner's Ctrl+C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(script, *args):
     """Start a script in the background; it is killed after 20 s whatever happens."""
     process = subprocess.Popen(
         [sys.executable, str(SCRIPTS / script), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=script_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=script_env(), preexec_fn=as_in_a_terminal,
     )
     killer = threading.Timer(20, process.kill)
     killer.daemon = True
