@@ -33,10 +33,11 @@ down status restart reset: setup
 	@$(BIN)/python -m helpers.broker $@
 
 # The tests run in parallel, each test worker with a RabbitMQ node of its own (tests/conftest.py).
-TEST_WORKERS ?= 3
+# Eight, even on two cores: the suite mostly waits on the broker (benchmarks/SUITE_TIMES.md).
+TEST_WORKERS ?= 8
 PYTEST_ARGS ?=
 test: broker
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # JupyterLab runs from notebooks/ with the course's environment first on PATH, and its terminals
 # start there with the course's Python (tools/jupyter_lab_config.py): `python scripts/worker.py`

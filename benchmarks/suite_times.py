@@ -2,7 +2,7 @@
 
     python benchmarks/suite_times.py [--workers 1 3] [--output benchmarks/SUITE_TIMES.md]
 
-Runs ``pytest -n N --dist loadfile`` for each N in turn, on this machine, in the same sitting,
+Runs ``pytest -n N`` (the course's scheduler, tests/conftest.py) for each N in turn, on this machine, in the same sitting,
 and writes one row a run: wall time, what pytest reported, the slowest tests, and the machine's
 load before the run. Every figure in the output file comes from these runs. N = 1 still uses a
 test worker with a node of its own, so serial and parallel runs do the same work.
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_suite(workers):
     load = os.getloadavg()[0]
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "pytest", "-n", str(workers), "--dist", "loadfile", "-q",
+    result = subprocess.run([sys.executable, "-m", "pytest", "-n", str(workers), "-q",
                              "--durations=5", "-p", "no:randomly"], cwd=ROOT, capture_output=True, text=True)
     seconds = time.monotonic() - started
     summary = next((line.strip("= ") for line in reversed(result.stdout.splitlines()) if re.search(r"\d+ (passed|failed)", line)), "no summary")

@@ -4,10 +4,15 @@ Run serially (``pytest``), the tests use the broker the settings point at (``mak
 it). Run in parallel (``make test`` runs ``pytest -n N``), each test worker starts a RabbitMQ node
 of its own on ports of its own, so a test that restarts its broker disturbs nobody, and sets the
 settings for everything it starts (notebook kernels, worker processes) to that node: a
-learner's ``.env`` with other ports or credentials does not reach the tests. ``--dist loadfile``
-keeps a notebook's cells, and a test file's tests, together on one worker, in order.
+learner's ``.env`` with other ports or credentials does not reach the tests.
+
+The tests are handed out in units (``CourseScheduling``): a lesson's cells, which share one
+kernel, go to one worker in order; so do a test file's tests, except the student edition's
+lessons and the exercise checks' tests, which are independent and go one lesson (one test) a
+unit. The longest units (as the last run measured them) are handed out first.
 """
 
+import json
 import os
 import uuid
 
@@ -42,6 +47,63 @@ def node_settings(number):
 def xdist_worker_number():
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     return int(worker[2:]) if worker.startswith("gw") else None
+
+
+def unit_of(nodeid):
+    """The unit of work a test belongs to: its file, with two exceptions."""
+    path, _, test = nodeid.partition("::")
+    if path.endswith("test_student_edition.py") and "lesson_runs" in test:
+        return nodeid  # one lesson of the student edition
+    if path.endswith("test_exercises.py"):
+        return f"{path}::{test.split('[')[0]}"  # one exercise's check, with its wrong and right answers
+    return path
+
+
+def runs_a_whole_lesson(nodeid):
+    return nodeid.endswith(".ipynb") or ".ipynb::" in nodeid or ("test_student_edition.py" in nodeid and "lesson_runs" in nodeid)
+
+
+# How long each unit took in the last run, so the next run hands out the longest first (a
+# worker that starts a 40 s lesson last makes everyone wait). Without it (a fresh clone), the
+# units that run a whole lesson go first.
+UNIT_TIMES = TEST_NODES / "unit-times.json"
+unit_times = {}
+
+
+def pytest_collection_modifyitems(items):
+    """Longest units first; a stable sort, so a notebook's cells stay in order."""
+    try:
+        known = json.loads(UNIT_TIMES.read_text())
+    except (OSError, ValueError):
+        known = {}
+    items.sort(key=lambda item: -known.get(unit_of(item.nodeid), 60.0 if runs_a_whole_lesson(item.nodeid) else 0.0))
+
+
+def pytest_runtest_logreport(report):
+    unit = unit_of(report.nodeid)
+    unit_times[unit] = unit_times.get(unit, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session):
+    if xdist_worker_number() is not None or not unit_times:
+        return  # the controller (or a serial run) keeps the record
+    try:
+        known = json.loads(UNIT_TIMES.read_text())
+    except (OSError, ValueError):
+        known = {}
+    known.update({unit: round(seconds, 1) for unit, seconds in unit_times.items()})
+    UNIT_TIMES.parent.mkdir(parents=True, exist_ok=True)
+    UNIT_TIMES.write_text(json.dumps(known, indent=1, sort_keys=True))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CourseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return unit_of(nodeid)
+
+    return CourseScheduling(config, log)
 
 
 def pytest_configure(config):

@@ -26,14 +26,16 @@ def free_port():
 
 
 @pytest.fixture(scope="module")
-def lab():
+def lab(tmp_path_factory):
     port = free_port()
     options = f"--no-browser --ServerApp.port={port} --ServerApp.port_retries=0 --IdentityProvider.token={TOKEN}"
     environment = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV",)}
     venv_bin = str(PROJECT / ".venv" / "bin")  # as a learner's shell: the course's venv is not on PATH
     environment["PATH"] = os.pathsep.join(part for part in environment.get("PATH", "").split(os.pathsep) if part != venv_bin)
-    process = subprocess.Popen(["make", "-s", "lab", f"LAB_OPTS={options}"], cwd=PROJECT, env=environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path_factory.mktemp("lab") / "make-lab.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(["make", "-s", "lab", f"LAB_OPTS={options}"], cwd=PROJECT, env=environment,
+                                   stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     stop_at = time.monotonic() + 60
     while True:
@@ -42,7 +44,7 @@ def lab():
                 break
         except requests.ConnectionError:
             pass
-        assert process.poll() is None, "make lab stopped"
+        assert process.poll() is None, f"make lab stopped: {log.read_text(errors='replace')[-1500:]}"
         assert time.monotonic() < stop_at, "the lab did not answer within 60 s"
         time.sleep(0.3)
     yield url
