@@ -58,7 +58,7 @@ def reports_folder():
 OPERATIONS = [
     ("resize-image", {"image": "photos/cat.jpg", "size": "800x600"}, 0.3),
     ("send-email", {"to": "ada@example.com", "subject": "Welcome!"}, 0.2),
-    ("generate-report", {"report": "sales-2026-11"}, 0.5),
+    ("generate-report", {"report": "sales-2026-11"}, 0.4),
 ]
 
 
