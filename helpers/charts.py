@@ -25,12 +25,19 @@ def _axes(ax):
     return ax
 
 
-def plot_queue_depth(frame, title="Queue depth", ax=None):
-    """Ready and unacknowledged messages over time, one pair of lines a queue (a QueueSampler frame)."""
+def plot_queue_depth(frame, title="Queue depth", ax=None, ready=None):
+    """Ready and unacknowledged messages over time, one pair of lines a queue (a QueueSampler frame).
+
+    ``ready``, a DepthProbe frame, draws the ready line from its readings instead (many a second,
+    and without the statistics' lag)."""
     ax = _axes(ax)
     for queue, rows in frame.groupby("queue", sort=True):
         prefix = f"{queue}: " if frame["queue"].nunique() > 1 else ""
-        ax.step(rows["seconds"], rows["messages_ready"], where="post", label=f"{prefix}ready")
+        if ready is not None:
+            probed = ready[ready["queue"] == queue]
+            ax.step(probed["seconds"], probed["messages_ready"], where="post", label=f"{prefix}ready (AMQP, live)")
+        else:
+            ax.step(rows["seconds"], rows["messages_ready"], where="post", label=f"{prefix}ready")
         ax.step(rows["seconds"], rows["messages_unacknowledged"], where="post", linestyle="--", label=f"{prefix}unacknowledged")
     ax.set(title=title, xlabel="time since start (s)", ylabel="messages in the queue")
     ax.set_ylim(bottom=0)

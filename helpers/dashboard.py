@@ -3,11 +3,13 @@
 In a notebook::
 
     live = LiveChart(["tasks"])
-    frame = live.run(seconds=15, until=lambda frame: ...)   # redrawn about once a second
+    frame = live.run(seconds=15, until=lambda frame: ...)   # redrawn 5 times a second
 
-draws queue depth (ready and unacknowledged), message rates and consumers from a QueueSampler,
-updating ONE figure in place through an IPython display handle, and stops after ``seconds`` (or
-earlier when ``until(frame)`` is true). It returns the sampler's frame.
+draws queue depth, message rates and consumers, updating ONE figure in place through an IPython
+display handle, and stops after ``seconds`` (or earlier when ``until(frame)`` is true). The ready
+line comes from a DepthProbe (a passive queue_declare over AMQP, 5 times a second, no lag); the
+unacknowledged line, rates and consumers from a QueueSampler (the management API, once a second,
+a second or more behind). It returns the sampler's frame; ``live.depths`` holds the probe's.
 
 Outside the lessons, for a demo on a projector::
 
@@ -29,7 +31,7 @@ import pandas as pd
 from .charts import plot_queue_depth, plot_rates
 from .errors import CourseError
 from .management import management_api
-from .metrics import SAMPLE_COLUMNS, QueueSampler, queue_sample
+from .metrics import SAMPLE_COLUMNS, DepthProbe, QueueSampler, queue_sample
 
 LIVE_FIGSIZE = (10, 8)
 
@@ -41,13 +43,14 @@ def new_dashboard_figure():
     return fig, axes
 
 
-def draw_dashboard(axes, frame, seconds=None, title="Live: the broker's view"):
-    """(Re)draw the three panels from a QueueSampler frame; ``seconds`` fixes the x axis."""
+def draw_dashboard(axes, frame, seconds=None, title="Live: the broker's view", ready=None):
+    """(Re)draw the three panels from a QueueSampler frame (and the ready line from a DepthProbe
+    frame, if given); ``seconds`` fixes the x axis."""
     depth, rates, consumers = axes
     for ax in axes:
         ax.clear()
     if len(frame):
-        plot_queue_depth(frame, title=f"{title}: queue depth", ax=depth)
+        plot_queue_depth(frame, title=f"{title}: queue depth", ax=depth, ready=ready)
         plot_rates(frame, title="Message rates (all these queues)", ax=rates)
         for queue, rows in frame.groupby("queue", sort=True):
             consumers.step(rows["seconds"], rows["consumers"], where="post", label=queue)
@@ -69,14 +72,22 @@ def draw_dashboard(axes, frame, seconds=None, title="Live: the broker's view"):
 
 
 class LiveChart:
-    """A chart of ``queues`` that redraws in place every ``interval`` seconds while something runs."""
+    """A chart of ``queues`` that redraws in place every ``redraw`` seconds while something runs:
+    the depth read over AMQP that often, the rest from the management API every ``interval``."""
 
-    def __init__(self, queues, interval=1.0, title="Live: the broker's view"):
+    def __init__(self, queues, interval=1.0, redraw=0.2, title="Live: the broker's view"):
         self.queues = [queues] if isinstance(queues, str) else list(queues)
         self.interval = interval
+        self.redraw = redraw
         self.title = title
         self.sampler = None
+        self.probe = None
         self.redraws = 0
+
+    @property
+    def depths(self):
+        """The depth probe's readings (DepthProbe.frame())."""
+        return self.probe.frame() if self.probe is not None else None
 
     def run(self, seconds=15.0, until=None, at=None):
         """Sample and redraw until ``seconds`` have passed or ``until(frame)`` is true.
@@ -89,29 +100,31 @@ class LiveChart:
 
         pending = dict(sorted((at or {}).items()))
         self.sampler = QueueSampler(self.queues, interval=self.interval, max_duration=seconds + 5).start()
+        self.probe = DepthProbe(self.queues, interval=self.redraw, max_duration=seconds + 5).start(self.sampler.started)
         fig, axes = new_dashboard_figure()
         try:
             stop_at = time.monotonic() + 3
             while not len(self.sampler.frame()) and time.monotonic() < stop_at:
                 time.sleep(0.05)
-            draw_dashboard(axes, self.sampler.frame(), seconds, self.title)
+            draw_dashboard(axes, self.sampler.frame(), seconds, self.title, ready=self.probe.frame())
             handle = display(fig, display_id=True)
             started = self.sampler.started
             while time.monotonic() - started < seconds:
                 elapsed = time.monotonic() - started
                 for when in [when for when in pending if when <= elapsed]:
                     pending.pop(when)()
-                time.sleep(max(0.0, self.interval - (time.monotonic() - started - elapsed)))
+                time.sleep(max(0.0, self.redraw - (time.monotonic() - started - elapsed)))
                 frame = self.sampler.frame()
-                draw_dashboard(axes, frame, seconds, self.title)
+                draw_dashboard(axes, frame, seconds, self.title, ready=self.probe.frame())
                 handle.update(fig)
                 self.redraws += 1
                 if until is not None and len(frame) and until(frame):
                     break
         finally:
             self.sampler.stop()
+            self.probe.stop()
             frame = self.sampler.frame()
-            draw_dashboard(axes, frame, None, self.title)  # the last drawing fits the run
+            draw_dashboard(axes, frame, None, self.title, ready=self.probe.frame())  # the last drawing fits the run
             if "handle" in locals():
                 handle.update(fig)
             plt.close(fig)  # the display keeps the last drawing; the figure is not shown twice

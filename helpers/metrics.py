@@ -87,3 +87,73 @@ class QueueSampler:
     def frame(self):
         """The samples as a DataFrame: one row a queue a sample, ``seconds`` since the start."""
         return pd.DataFrame(self.rows, columns=SAMPLE_COLUMNS)
+
+
+DEPTH_COLUMNS = ["seconds", "queue", "messages_ready", "consumers"]
+
+
+class DepthProbe:
+    """Reads queues' depth over AMQP every ``interval`` seconds (5 times a second by default), in
+    a background thread with a connection of its own, for at most ``max_duration``.
+
+    A passive ``queue_declare`` answers at once with the queue's ready messages and consumers as
+    the broker has them now, while the management API's figures are statistics that run a
+    second or more behind. It knows nothing of rates or unacknowledged messages: those still
+    come from the API (QueueSampler). ``start(started=...)`` shares another sampler's clock.
+
+    Introduced in lesson 10 (the live chart's depth line).
+    """
+
+    def __init__(self, queues, interval=0.2, max_duration=120.0):
+        self.queues = [queues] if isinstance(queues, str) else list(queues)
+        self.interval = interval
+        self.max_duration = max_duration
+        self.rows = []
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self, started=None):
+        self.started = time.monotonic() if started is None else started
+        self._thread = threading.Thread(target=self._run, name="depth-probe", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        import pika.exceptions
+
+        from .amqp import connect
+
+        try:
+            with connect(name="depth-probe") as connection:
+                channel = connection.channel()
+                while not self._stop.is_set() and time.monotonic() - self.started < self.max_duration:
+                    tick = time.monotonic()
+                    for name in self.queues:
+                        try:
+                            declared = channel.queue_declare(queue=name, passive=True).method
+                        except pika.exceptions.ChannelClosedByBroker as error:  # 404: not declared yet
+                            self.errors.append(f"{name}: {error.reply_text}")
+                            channel = connection.channel()
+                            continue
+                        self.rows.append({"seconds": round(time.monotonic() - self.started, 3), "queue": name,
+                                          "messages_ready": declared.message_count, "consumers": declared.consumer_count})
+                    self._stop.wait(max(0.0, self.interval - (time.monotonic() - tick)))
+        except (CourseError, pika.exceptions.AMQPError) as error:
+            self.errors.append(f"the depth probe stopped: {error}")
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def frame(self):
+        """The readings as a DataFrame: one row a queue a reading, ``seconds`` since the start."""
+        return pd.DataFrame(list(self.rows), columns=DEPTH_COLUMNS)
