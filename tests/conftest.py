@@ -103,6 +103,7 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid):
             return unit_of(nodeid)
 
+    config.option.loadscopereorder = False  # keep the order above, not xdist's "most tests first"
     return CourseScheduling(config, log)
 
 

@@ -6,11 +6,12 @@ PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
-  echo "error: $PYTHON was not found. Install Python 3.10 or newer (Debian/Ubuntu: sudo apt-get install python3 python3-venv; macOS: brew install python)." >&2
+  echo "error: $PYTHON was not found. Install Python 3.11 or newer (Debian/Ubuntu: sudo apt-get install python3 python3-venv; macOS: brew install python)." >&2
   exit 1
 fi
-if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
-  echo "error: the course needs Python 3.10 or newer; $PYTHON is $("$PYTHON" -V 2>&1). Run: make PYTHON=python3.11 ..." >&2
+# 3.11: the pinned IPython and pandas need it.
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "error: the course needs Python 3.11 or newer; $PYTHON is $("$PYTHON" -V 2>&1). Run: make PYTHON=python3.11 ..." >&2
   exit 1
 fi
 if ! "$PYTHON" -m venv --help >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1; then
