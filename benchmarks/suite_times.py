@@ -42,7 +42,7 @@ def broker_version():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python benchmarks/suite_times.py")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "SUITE_TIMES.md")
     args = parser.parse_args(argv)
     runs = []
