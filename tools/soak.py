@@ -17,10 +17,15 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def run_once(pytest_args):
+LOGS = PROJECT / ".broker-tests" / "soak"
+
+
+def run_once(pytest_args, number):
     started = time.monotonic()
     command = ["make", "-s", "test", f"PYTEST_ARGS={' '.join(pytest_args)}"]
     result = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    (LOGS / f"run-{number}.txt").write_text(result.stdout + result.stderr)  # what failed, and why
     failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", result.stdout, re.MULTILINE)
     summary = next((line.strip("= ") for line in reversed(result.stdout.splitlines()) if " in " in line and ("passed" in line or "failed" in line)), "no summary")
     return result.returncode, failed, summary, time.monotonic() - started
@@ -30,7 +35,7 @@ def main(argv):
     runs = int(argv[0]) if argv else 10
     tally, green = Counter(), 0
     for number in range(1, runs + 1):
-        code, failed, summary, seconds = run_once(argv[1:])
+        code, failed, summary, seconds = run_once(argv[1:], number)
         green += code == 0
         tally.update(failed)
         print(f"run {number}/{runs}: {'green' if code == 0 else 'RED'} in {seconds:.0f} s ({summary})", flush=True)
