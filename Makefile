@@ -15,7 +15,7 @@ help:
 	@echo "make broker | down | status | restart | reset   the course's RabbitMQ"
 	@echo "make workshop  the workshop edition (no solutions) in notebooks/student/, opened in JupyterLab"
 	@echo "make student   only build that edition"
-	@echo "make dashboard a live view of every queue for a demo (60 s; python -m helpers.dashboard --help)"
+	@echo "make dashboard a live view of every queue for a demo (60 s; python -m helpers.lab.dashboard --help)"
 	@echo "make benchmark | benchmark-monitoring   measure work distribution / the cost and lag of monitoring"
 	@echo "make notebooks re-run every lesson to refresh its stored outputs (NB=notebooks/02_*.ipynb for one)"
 
@@ -27,10 +27,10 @@ $(READY): requirements.txt pyproject.toml tools/setup_venv.sh
 setup: $(READY)
 
 broker: setup
-	@$(BIN)/python -m helpers.broker up
+	@$(BIN)/python -m helpers.ops.broker up
 
 down status restart reset: setup
-	@$(BIN)/python -m helpers.broker $@
+	@$(BIN)/python -m helpers.ops.broker $@
 
 # The tests run in parallel, each test worker with a RabbitMQ node of its own (tests/conftest.py).
 # Eight, even on two cores: the suite mostly waits on the broker (benchmarks/SUITE_TIMES.md).
@@ -68,7 +68,7 @@ student: setup
 	@$(BIN)/python tools/make_student_copy.py
 
 dashboard: broker
-	@$(BIN)/python -m helpers.dashboard --seconds 60
+	@$(BIN)/python -m helpers.lab.dashboard --seconds 60
 
 benchmark: broker
 	$(BIN)/python benchmarks/work_distribution.py

@@ -35,11 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 from helpers.amqp import connect, publish  # noqa: E402
 from helpers.errors import CourseError  # noqa: E402
-from helpers.load import BackgroundPublisher  # noqa: E402
+from helpers.lab.load import BackgroundPublisher  # noqa: E402
 from helpers.management import management_api  # noqa: E402
 from helpers.metrics import QueueSampler  # noqa: E402
 from helpers.waiting import wait_until  # noqa: E402
-from helpers.workers import WorkerPool, make_jobs  # noqa: E402
+from helpers.lab.workers import WorkerPool, make_jobs  # noqa: E402
 
 LOAD_QUEUE = "bench.monitoring.load"
 LAG_QUEUE = "bench.monitoring.lag"
@@ -139,7 +139,7 @@ def run_live_chart(seconds, finished):
     import matplotlib
 
     matplotlib.use("Agg")
-    from helpers.dashboard import LiveChart
+    from helpers.lab.dashboard import LiveChart
 
     live = LiveChart([LAG_QUEUE], title="lag")
     recorder = RecordingDisplay(live)
@@ -291,7 +291,7 @@ def main(argv=None):
 
 def broker_backend():
     """Which backend runs the broker, as the course's broker command chose it."""
-    from helpers.broker import choose_backend
+    from helpers.ops.broker import choose_backend
 
     backend, _why = choose_backend()
     return f"{backend.name} backend"

@@ -3,7 +3,7 @@
     python benchmarks/work_distribution.py [--repeat 3] [--note "what else ran"] [--output benchmarks/RESULTS.md]
 
 Measures, on the broker the course's settings point to (AMQP_URL, MANAGEMENT_URL), with the
-workers of ``helpers.workers`` (real processes, as lessons 03 and 04 start them):
+workers of ``helpers.lab.workers`` (real processes, as lessons 03 and 04 start them):
 
 (a) fair dispatch: uneven jobs, 4 workers, prefetch 1; efficiency = ideal time / measured time,
     the ideal being max(total work / 4, longest job)            (target: at least 0.9);
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from helpers.amqp import connect  # noqa: E402
 from helpers.errors import CourseError  # noqa: E402
 from helpers.management import management_api  # noqa: E402
-from helpers.workers import (WorkerPool, best_in_order_time, ideal_time, make_jobs, publish_jobs, span,  # noqa: E402
+from helpers.lab.workers import (WorkerPool, best_in_order_time, ideal_time, make_jobs, publish_jobs, span,  # noqa: E402
                              wait_for_queued, waits_between_jobs)
 
 QUEUE = "benchmark-work"

@@ -18,7 +18,7 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from .config import settings
 from .errors import CourseError
 
-START_HINT = "Start it with: make broker  (or: python -m helpers.broker up)"
+START_HINT = "Start it with: make broker  (or: python -m helpers.ops.broker up)"
 
 
 def connect(url=None, timeout=5.0, heartbeat=None, name=None):
@@ -145,6 +145,27 @@ class Message:
         return self.properties.headers or {}
 
 
+def deliveries(channel, queue, idle_timeout=None, deadline=10.0):
+    """Consume ``queue`` with a limit: yield ``(method, properties, body)`` for each delivery
+    until no message came for ``idle_timeout`` seconds (if given) or ``deadline`` seconds have
+    passed in all; the caller may stop earlier. The consumer is then cancelled, and messages the
+    broker sent ahead (prefetched) but that were not taken go back to the queue. The course's one
+    bounded consume: every helper that consumes for a while goes through it.
+    """
+    started = last_seen = time.monotonic()
+    try:
+        for method, properties, body in channel.consume(queue, inactivity_timeout=0.05):
+            now = time.monotonic()
+            if method is not None:
+                last_seen = now
+                yield method, properties, body
+            if now - started >= deadline or (idle_timeout is not None and now - last_seen >= idle_timeout):
+                break
+    finally:
+        if channel.is_open:
+            channel.cancel()
+
+
 def drain(channel, queue, max_messages=None, idle_timeout=1.0, deadline=10.0, ack=True):
     """Consume from ``queue`` until a limit is reached; return the messages as a list.
 
@@ -154,17 +175,12 @@ def drain(channel, queue, max_messages=None, idle_timeout=1.0, deadline=10.0, ac
     delivers them again).
     """
     messages = []
-    started = last_seen = time.monotonic()
-    for method, properties, body in channel.consume(queue, inactivity_timeout=0.05):
-        now = time.monotonic()
-        if method is not None:
-            last_seen = now
-            messages.append(Message(body, method.routing_key, method.exchange, method.redelivered, method.delivery_tag, properties))
-            if ack:
-                channel.basic_ack(method.delivery_tag)
+    if max_messages is not None and max_messages <= 0:
+        return messages
+    for method, properties, body in deliveries(channel, queue, idle_timeout=idle_timeout, deadline=deadline):
+        messages.append(Message(body, method.routing_key, method.exchange, method.redelivered, method.delivery_tag, properties))
+        if ack:
+            channel.basic_ack(method.delivery_tag)
         if max_messages is not None and len(messages) >= max_messages:
             break
-        if now - started >= deadline or now - last_seen >= idle_timeout:
-            break
-    channel.cancel()  # messages sent ahead (prefetched) but not taken go back to the queue
     return messages

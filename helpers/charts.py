@@ -10,13 +10,19 @@ import matplotlib.pyplot as plt
 
 FIGSIZE = (9, 4)
 
-plt.rcParams.update({
+COURSE_STYLE = {
     "font.size": 12,
     "axes.titlesize": 14,
     "axes.grid": True,
     "grid.alpha": 0.3,
     "figure.dpi": 80,
-})
+}
+
+
+def use_course_style():
+    """Large fonts and a light grid for every chart that follows, readable on a projector.
+    ``start_lesson()`` calls it; importing this module changes nothing."""
+    plt.rcParams.update(COURSE_STYLE)
 
 
 def _axes(ax):
@@ -71,7 +77,7 @@ def plot_bars(values, title, xlabel, ylabel, ax=None, reference=None, reference_
 def plot_attempts(attempts, title="Attempts of each job over time", ax=None):
     """One row a job, one marker an attempt: done, retried (with the delay it waited) or parked.
 
-    ``attempts`` is the frame of ``helpers.dead_letters.process_with_retries``. Introduced in lesson 09.
+    ``attempts`` is the frame of ``helpers.lab.dead_letters.process_with_retries``. Introduced in lesson 09.
     """
     ax = _axes(ax)
     jobs = sorted(attempts["job_id"].unique(), reverse=True)
@@ -151,7 +157,7 @@ def plot_grouped_bars(frame, title, xlabel, ylabel, ax=None, reference=None, ref
 
 
 def plot_timeline(intervals, title="Who did what, when", ax=None, long_from=None, until=None):
-    """One row a worker, one bar a job from its start to its end (``helpers.workers.job_intervals``).
+    """One row a worker, one bar a job from its start to its end (``helpers.lab.workers.job_intervals``).
 
     Jobs of ``long_from`` seconds or more are drawn in a second colour; the time axis reaches at
     least ``until`` seconds (to compare several timelines on one scale). Introduced in lesson 04.

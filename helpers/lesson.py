@@ -58,7 +58,10 @@ class Lesson:
 
 def start_lesson(queues=(), exchanges=(), name="lesson"):
     """Connect (or fail fast), clean the lesson's queues and exchanges, and say which broker this is."""
+    from .charts import use_course_style
+
     show_course_errors_briefly()
+    use_course_style()
     connection = connect(name=name)
     api = management_api()
     version = api.overview().get("rabbitmq_version", "?")

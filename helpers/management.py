@@ -8,7 +8,6 @@ a figure to reach the value a lesson expects before showing it.
 Introduced in lesson 01 (``queue_history`` in lesson 02).
 """
 
-import time
 from urllib.parse import quote
 
 import pandas as pd
@@ -16,8 +15,9 @@ import requests
 
 from .config import settings
 from .errors import CourseError
+from .waiting import wait_until
 
-START_HINT = "Start it with: make broker  (or: python -m helpers.broker up)"
+START_HINT = "Start it with: make broker  (or: python -m helpers.ops.broker up)"
 
 QUEUE_COLUMNS = ["name", "type", "durable", "messages", "messages_ready", "messages_unacknowledged", "consumers"]
 
@@ -75,9 +75,25 @@ class ManagementAPI:
     def nodes(self):
         return pd.DataFrame(self.get("nodes"))
 
+    def node(self):
+        """The (first) node as a dict: its name, plugins, memory, Erlang process id..."""
+        return self.get("nodes")[0]
+
     def queue(self, name):
         """One queue as a dict (raises CourseError if it does not exist)."""
         return self.get(self.vhost_path("queues", name))
+
+    def queue_list(self):
+        """Every queue of our vhost, as the API's dicts (``queues()`` is the table of them)."""
+        return self.get(self.vhost_path("queues"))
+
+    def exchange(self, name):
+        """One exchange as a dict: type, arguments, message_stats (CourseError if it does not exist)."""
+        return self.get(self.vhost_path("exchanges", name))
+
+    def binding_list(self):
+        """Every binding of our vhost, as the API's dicts, arguments included (``bindings()`` is the table)."""
+        return self.get(self.vhost_path("bindings"))
 
     def queue_exists(self, name):
         try:
@@ -88,7 +104,7 @@ class ManagementAPI:
 
     def queues(self, names=None):
         """The queues of our vhost as a DataFrame (only ``names`` if given), one row a queue."""
-        rows = self.get(self.vhost_path("queues"))
+        rows = self.queue_list()
         if names is not None:
             rows = [row for row in rows if row["name"] in set(names)]
         frame = pd.DataFrame([{column: row.get(column, 0) for column in QUEUE_COLUMNS} for row in rows], columns=QUEUE_COLUMNS)
@@ -105,7 +121,7 @@ class ManagementAPI:
 
     def bindings(self, include_default=False):
         """Bindings of our vhost: which exchange routes to which queue with which key."""
-        rows = self.get(self.vhost_path("bindings"))
+        rows = self.binding_list()
         if not include_default:
             rows = [row for row in rows if row["source"]]
         columns = ["source", "destination", "destination_type", "routing_key"]
@@ -159,15 +175,16 @@ class ManagementAPI:
     def wait_for_consumers(self, queue, count, timeout=10.0):
         """The consumers of ``queue`` (a ``consumers()`` frame), once the API lists ``count`` of them
         with their details; a CourseError after ``timeout``. Introduced in lesson 04."""
-        stop_at = time.monotonic() + timeout
-        while True:
+        listed = []
+
+        def consumers_listed():
             frame = self.consumers()
-            frame = frame[(frame["queue"] == queue) & frame["connection_name"].notna()].reset_index(drop=True)
-            if len(frame) == count:
-                return frame
-            if time.monotonic() >= stop_at:
-                raise CourseError(f"The API lists {len(frame)} consumer(s) of '{queue}', not {count}, after {timeout:g} s.")
-            time.sleep(0.25)
+            listed[:] = [frame[(frame["queue"] == queue) & frame["connection_name"].notna()].reset_index(drop=True)]
+            return len(listed[0]) == count
+
+        wait_until(consumers_listed, f"the API to list {count} consumer(s) of '{queue}'", timeout=timeout, interval=0.25,
+                   seen=lambda: f"{len(listed[0])} consumer(s)" if listed else "nothing")
+        return listed[0]
 
     def queue_history(self, name, seconds=60, every=1):
         """A queue's recent depth and rates from the API's own samples, one row a sample.
@@ -200,18 +217,18 @@ class ManagementAPI:
         The management statistics lag the broker by up to a second or two; this waits for
         them, and raises a CourseError that shows what it last saw if ``timeout`` runs out.
         """
-        stop_at = time.monotonic() + timeout
-        while True:
+        seen = {}
+
+        def reached():
             try:
                 queue = self.queue(name)
             except CourseError:
                 queue = {}
-            seen = {key: queue.get(key) for key in expected}
-            if queue and seen == expected:
-                return queue
-            if time.monotonic() >= stop_at:
-                raise CourseError(f"Queue '{name}' did not reach {expected} within {timeout:g} s (last seen: {seen}).")
-            time.sleep(0.25)
+            seen.clear()
+            seen.update({key: queue.get(key) for key in expected})
+            return queue if queue and seen == expected else None
+
+        return wait_until(reached, f"queue '{name}' to reach {expected}", timeout=timeout, interval=0.25, seen=lambda: seen)
 
 
 def management_api(timeout=5.0):

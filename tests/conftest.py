@@ -112,7 +112,7 @@ def pytest_configure(config):
     if number is None:
         return
     os.environ.update(node_settings(number))
-    from helpers import broker
+    from helpers.ops import broker
 
     broker.up()
 
@@ -120,7 +120,7 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     if xdist_worker_number() is None:
         return
-    from helpers import broker, prometheus
+    from helpers.ops import broker, prometheus
 
     for stop in (prometheus.PrometheusServer().down, broker.down):
         try:

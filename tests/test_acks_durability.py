@@ -9,14 +9,14 @@ import pandas as pd
 import pika
 import pytest
 
-from helpers import broker
+from helpers.ops import broker
 from helpers.amqp import connect, declare_queue, publish
 from helpers.checks import check_ack_after_work, check_publish_safely, check_survives_restart
-from helpers.confirms import publish_in_batches
+from helpers.lab.confirms import publish_in_batches
 from helpers.errors import CourseError
 from helpers.lesson import start_lesson
-from helpers.worker import DoneIds
-from helpers.workers import WorkerPool, account_for, make_jobs, publish_jobs
+from helpers.lab.worker import DoneIds
+from helpers.lab.workers import WorkerPool, account_for, make_jobs, publish_jobs
 
 
 def message_count(queue):

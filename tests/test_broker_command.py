@@ -9,14 +9,15 @@ import threading
 import pytest
 from silent_server import SilentServer
 
-from helpers import broker, config
+from helpers import config
+from helpers.ops import broker
 from helpers.amqp import connect
 from helpers.config import read_dotenv, settings
 from helpers.errors import CourseError
 
 
 def run_command(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "helpers.broker", *args], capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run([sys.executable, "-m", "helpers.ops.broker", *args], capture_output=True, text=True, timeout=60, env=env)
 
 
 def test_status_names_the_backend_and_how_to_log_in():

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from helpers.broker import COMPOSE_FILE, CONFIG_FILE, PLUGINS_FILE
+from helpers.ops.broker import COMPOSE_FILE, CONFIG_FILE, PLUGINS_FILE
 
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "compose-spec.json"
 MONITORING = ["prometheus", "grafana"]  # the services of the "monitoring" profile (lesson 10)
@@ -149,7 +149,7 @@ def test_monitoring_mounts_exist_read_only(compose, name):
 
 
 def test_prometheus_mounts_the_config_helpers_prometheus_runs(compose):
-    from helpers.prometheus import COMPOSE_CONFIG, COMPOSE_TARGET, compose_config
+    from helpers.ops.prometheus import COMPOSE_CONFIG, COMPOSE_TARGET, compose_config
 
     service = compose["services"]["prometheus"]
     assert binds(service)["/etc/prometheus/prometheus.yml"] == COMPOSE_CONFIG.resolve()

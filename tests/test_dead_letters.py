@@ -1,4 +1,4 @@
-"""helpers.dead_letters and lesson 09's checks against the real broker: dead letters, retries, replay."""
+"""helpers.lab.dead_letters and lesson 09's checks against the real broker: dead letters, retries, replay."""
 
 import json
 import time
@@ -9,7 +9,7 @@ import pytest
 
 from helpers.amqp import connect, declare_queue, drain, publish
 from helpers.checks import check_dead_lettering, check_kept_newest
-from helpers.dead_letters import (RetryTopology, attempt_timeline, dead_letter_table, death_row,
+from helpers.lab.dead_letters import (RetryTopology, attempt_timeline, dead_letter_table, death_row,
                                   declare_with_dead_letters, peek, process_with_retries, retry_handler, queue_arguments, replay,
                                   requeue_every_delivery, x_death)
 from helpers.errors import CourseError

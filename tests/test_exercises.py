@@ -15,10 +15,10 @@ import pytest
 from helpers import checks
 from helpers.amqp import connect, drain, publish
 from helpers.management import management_api
-from helpers.prometheus import samples
-from helpers.rpc import RpcClient, RpcServer, RpcTimeout
-from helpers.routing import declare_routing
-from helpers.workers import WorkerPool, make_jobs
+from helpers.ops.prometheus import samples
+from helpers.lab.rpc import RpcClient, RpcServer, RpcTimeout
+from helpers.lab.routing import declare_routing
+from helpers.lab.workers import WorkerPool, make_jobs
 
 
 def verdict(capsys):
@@ -642,7 +642,7 @@ def test_10_exercise_1_depths_from_prometheus(two_queues, capsys, function, expe
 
 
 def test_10_exercise_2_alert_rule(capsys):
-    from helpers.alerts import AlertRule
+    from helpers.lab.alerts import AlertRule
 
     cases = [({"name": "a few stragglers", "messages": 5, "consumers": 0}, False),
              ({"name": "busy but served", "messages": 500, "consumers": 2}, False),

@@ -208,7 +208,7 @@ def test_broker_down_gives_one_line_and_status_1(script):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "127.0.0.1:1" in lines[0]
-    assert "make broker" in lines[0] and "python -m helpers.broker up" in lines[0]
+    assert "make broker" in lines[0] and "python -m helpers.ops.broker up" in lines[0]
 
 
 @pytest.mark.parametrize("script", ALL_SCRIPTS)

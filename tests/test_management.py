@@ -62,7 +62,7 @@ def test_bindings_and_exchanges_read_back(channel, queue_name, api):
 
 def test_wait_for_queue_gives_up_with_what_it_saw(channel, queue_name, api):
     declare_queue(channel, queue_name)
-    with pytest.raises(CourseError, match="did not reach"):
+    with pytest.raises(CourseError, match="to reach"):
         api.wait_for_queue(queue_name, timeout=1, messages=99)
 
 

@@ -8,14 +8,14 @@ import sys
 import pandas as pd
 import pytest
 
-from helpers.alerts import AlertRule, course_rules, evaluate, no_consumers, queue_too_long
+from helpers.lab.alerts import AlertRule, course_rules, evaluate, no_consumers, queue_too_long
 from helpers.checks import check_alert_rule
-from helpers.dashboard import snapshot, text_table
+from helpers.lab.dashboard import snapshot, text_table
 from helpers.errors import CourseError
-from helpers.load import BackgroundPublisher
+from helpers.lab.load import BackgroundPublisher
 from helpers.metrics import SAMPLE_COLUMNS
-from helpers.prometheus import queue_depths, samples, scrape
-from helpers.workers import make_jobs, publish_jobs
+from helpers.ops.prometheus import queue_depths, samples, scrape
+from helpers.lab.workers import make_jobs, publish_jobs
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_snapshot_and_text_table(filled, api):
 def test_dashboard_command_is_bounded_and_works_headless(filled, tmp_path):
     png = tmp_path / "live.png"
     env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    result = subprocess.run([sys.executable, "-m", "helpers.dashboard", "--seconds", "2", "--queue", filled,
+    result = subprocess.run([sys.executable, "-m", "helpers.lab.dashboard", "--seconds", "2", "--queue", filled,
                              "--png", str(png), "--window"], capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     assert "headless" in result.stdout and filled in result.stdout

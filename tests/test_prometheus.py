@@ -1,4 +1,4 @@
-"""A real Prometheus server (``python -m helpers.prometheus``) scraping the real broker, no Docker.
+"""A real Prometheus server (``python -m helpers.ops.prometheus``) scraping the real broker, no Docker.
 
 The server is the system's package, installed if needed; the tests are skipped (with the reason)
 only when it cannot be installed here. It runs the compose file's scrape configuration
@@ -13,7 +13,7 @@ import yaml
 
 from helpers.amqp import connect, publish
 from helpers.errors import CourseError
-from helpers.prometheus import (COMPOSE_TARGET, PrometheusServer, compose_config, local_target, replace_target,
+from helpers.ops.prometheus import (COMPOSE_TARGET, PrometheusServer, compose_config, local_target, replace_target,
                                 scrape)
 
 QUEUE_WAIT = 30.0  # a few scrape intervals (2 s) plus the broker's 1 s statistics, with room to spare
@@ -67,7 +67,7 @@ def test_the_course_dashboard_uses_metrics_the_broker_serves(server, queue_name)
     import json
     import re
 
-    from helpers.prometheus import COMPOSE_CONFIG
+    from helpers.ops.prometheus import COMPOSE_CONFIG
 
     with connect(name="pytest-prometheus") as connection:
         connection.channel().queue_declare(queue_name, durable=True)
@@ -80,7 +80,7 @@ def test_the_course_dashboard_uses_metrics_the_broker_serves(server, queue_name)
 
 
 def test_status_command_reports_the_running_server(server):
-    result = subprocess.run([sys.executable, "-m", "helpers.prometheus", "status"], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([sys.executable, "-m", "helpers.ops.prometheus", "status"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert server.url in result.stdout and result.stderr == ""
 

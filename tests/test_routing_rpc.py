@@ -1,4 +1,4 @@
-"""helpers.routing (lesson 07) and helpers.rpc (lesson 08) against the real broker, and their checks."""
+"""helpers.lab.routing (lesson 07) and helpers.lab.rpc (lesson 08) against the real broker, and their checks."""
 
 import json
 import time
@@ -9,8 +9,8 @@ import pytest
 
 from helpers.amqp import connect
 from helpers.errors import CourseError
-from helpers.routing import (RETURNED, binding_table, declare_routing, route_table, routes, wait_for_exchange)
-from helpers.rpc import RpcClient, RpcServer, RpcTimeout, consumer_table, quote
+from helpers.lab.routing import (RETURNED, binding_table, declare_routing, route_table, routes, wait_for_exchange)
+from helpers.lab.rpc import RpcClient, RpcServer, RpcTimeout, consumer_table, quote
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from helpers.errors import CourseError
 from helpers.management import management_api
-from helpers.workers import WorkerPool, make_jobs, publish_jobs
+from helpers.lab.workers import WorkerPool, make_jobs, publish_jobs
 
 
 def consume_two_at_a_time(channel, queue, do_job):
@@ -99,7 +99,7 @@ def test_no_worker_outlives_the_kernel_that_started_it(channel, queue_name):
     channel.queue_declare(queue_name, durable=True)
     parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
-        from helpers.workers import WorkerPool
+        from helpers.lab.workers import WorkerPool
         pool = WorkerPool({queue_name!r})
         print(pool.processes["worker-1"].pid, flush=True)
         time.sleep(60)

@@ -15,7 +15,7 @@ from helpers.amqp import publish  # noqa: E402
 from helpers.charts import plot_grouped_bars, plot_lines, plot_runs, plot_timeline, plot_timelines  # noqa: E402
 from helpers.checks import check_prefetch_choice  # noqa: E402
 from helpers.errors import CourseError  # noqa: E402
-from helpers.workers import (WorkerPool, account_for, best_in_order_time, busy_time, ideal_time,  # noqa: E402
+from helpers.lab.workers import (WorkerPool, account_for, best_in_order_time, busy_time, ideal_time,  # noqa: E402
                              job_intervals, make_jobs, publish_jobs, span, wait_for_queued, waits_between_jobs)
 
 

@@ -3,10 +3,9 @@
 Each check prints one ✅/❌ line (see ``helpers.checks.report``) and reads what the broker holds.
 """
 
-import time
-
 from ..errors import CourseError
 from ..management import management_api
+from ..waiting import poll
 from .report import check, queue_or_none, report
 
 __all__ = ["check_broker_version", "check_enabled_plugins", "check_audit_trail", "check_binding",
@@ -35,6 +34,9 @@ class AnotherBroker:
         if path == "nodes":
             found = [{**node, "enabled_plugins": [*node.get("enabled_plugins", []), self.PLUGIN]} for node in found]
         return found
+
+    def node(self):
+        return self.get("nodes")[0]
 
     def nodes(self):
         frame = self.api.nodes().copy()
@@ -76,7 +78,7 @@ def check_enabled_plugins(enabled_plugins):
     if problem:
         return report(False, "", problem)
     api = management_api()
-    actual = sorted(api.get("nodes")[0].get("enabled_plugins", []))
+    actual = sorted(api.node().get("enabled_plugins", []))
     answer = enabled_plugins(api)
     if not isinstance(answer, (list, tuple)):
         return report(False, "", f"enabled_plugins(api) returned {type(answer).__name__}, not a list: the column "
@@ -180,12 +182,11 @@ def check_received(received, expected, queue, wait=5.0):
     if left:
         return report(False, "", f"'{queue}' still holds {left} message(s): they were not taken out of the queue. "
                                  "Drain them (with ack=True) and keep what you received.")
-    stop_at, acked = time.monotonic() + wait, 0
-    while time.monotonic() < stop_at:  # the broker's counters reach the management API a second or two later
-        acked = ((queue_or_none(queue) or {}).get("message_stats") or {}).get("ack", 0)
-        if acked >= len(expected):
-            break
-        time.sleep(0.25)
+    def acks():
+        return ((queue_or_none(queue) or {}).get("message_stats") or {}).get("ack", 0)
+
+    poll(lambda: acks() >= len(expected), wait, interval=0.25)  # the counters reach the API a second or two later
+    acked = acks()
     if acked < len(expected):
         return report(False, "", f"The broker counted {acked} acknowledgement(s) on '{queue}', not {len(expected)}: receive the "
                                  "messages with drain(..., ack=True) rather than purging or deleting them.")

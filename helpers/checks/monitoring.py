@@ -19,7 +19,7 @@ def check_queue_depths(depths_from, queues, wait=5.0):
     reads the metrics gets both right."""
     import copy
 
-    from ..prometheus import scrape
+    from ..ops.prometheus import scrape
 
     if not callable(depths_from):
         return report(False, "", f"`depths_from` should be a function, depths_from(families, queues); it is {depths_from!r}.")
@@ -59,7 +59,7 @@ def check_alert_rule(rule, firing_on=(), quiet_on=(), cases=()):
     the expected answer for each ``(queue dict, should_fire)`` in ``cases``? (lesson 10)"""
     import pandas
 
-    from ..alerts import AlertRule
+    from ..lab.alerts import AlertRule
     from ..metrics import SAMPLE_COLUMNS
 
     if not isinstance(rule, AlertRule):

@@ -72,14 +72,14 @@ def _acks_settled(queue, at_least=3, wait=6.0, settle=1.5):
     """The queue's acknowledgement count from the management API, once it has stopped rising."""
     import time
 
-    stop_at, acked = time.monotonic() + wait, 0
-    while time.monotonic() < stop_at:
-        acked = ((queue_or_none(queue) or {}).get("message_stats") or {}).get("ack", 0)
-        if acked >= at_least:
-            break
-        time.sleep(0.25)
-    time.sleep(settle)
-    return ((queue_or_none(queue) or {}).get("message_stats") or {}).get("ack", acked)
+    from ..waiting import poll
+
+    def acks():
+        return ((queue_or_none(queue) or {}).get("message_stats") or {}).get("ack", 0)
+
+    poll(lambda: acks() >= at_least, wait, interval=0.25)
+    time.sleep(settle)  # a late ack (a job done twice) would still be counted
+    return acks()
 
 
 @check
@@ -88,7 +88,7 @@ def check_failed_job_dropped(consume, queue="acks-exercise", failing="job-002"):
     ``failing`` fails every time: is it tried once and rejected (not requeued), while the three
     others are done and acknowledged? The check makes the queue and the jobs itself."""
     from ..amqp import connect
-    from ..workers import WorkerPool, make_jobs, publish_jobs
+    from ..lab.workers import WorkerPool, make_jobs, publish_jobs
 
     if not callable(consume):
         return report(False, "", f"`consume` should be your consume function, consume(channel, queue, do_job); it is {consume!r}.")
@@ -150,9 +150,7 @@ def check_survives_restart(queue, messages, wait=5.0):
     except CourseError:
         have = (queue_or_none(queue) or {}).get("messages", 0)
         return report(False, "", f"Queue '{queue}' holds {have} message(s); it should hold {messages}.")
-    peeked = api.request("POST", f"{api.vhost_path('queues', queue)}/get",
-                         json={"count": messages, "ackmode": "ack_requeue_true", "encoding": "auto", "truncate": 100})
-    transient = [item for item in peeked or [] if item.get("properties", {}).get("delivery_mode") != 2]
+    transient = [item for item in api.peek(queue, count=messages) if item["delivery_mode"] != 2]
     if transient and found.get("type") != "quorum":
         return report(False, "", f"{len(transient)} of the {messages} messages are transient: a restart would drop them. "
                                  "Publish with delivery_mode=Persistent (publish(..., persistent=True)).")

@@ -20,11 +20,11 @@ def check_routing(exchange, messages, expected):
     the queues it should reach (an empty list: no queue).
     """
     from ..amqp import connect
-    from ..routing import route_table, routes
+    from ..lab.routing import route_table, routes
 
     api = management_api()
     try:
-        api.get(api.vhost_path("exchanges", exchange))
+        api.exchange(exchange)
     except CourseError:
         return report(False, "", f"There is no exchange '{exchange}' yet: declare it and bind your queues to it.")
     queues = sorted({queue for targets in expected.values() for queue in targets})
@@ -72,7 +72,7 @@ def check_order_total(order_total, order, server):
 @check
 def check_gave_up(error, queue="rpc_queue"):
     """Lesson 08: did a real call to ``queue`` end with an RpcTimeout while no server consumed it?"""
-    from ..rpc import RpcTimeout
+    from ..lab.rpc import RpcTimeout
 
     if queue_or_none(queue) is not None:
         try:
@@ -96,7 +96,7 @@ def check_dead_lettering(queue, dlq, wait=5.0):
     Checks the arguments, then sends a test message through: it is rejected from ``queue`` and
     looked for in ``dlq`` (and taken out of it again), so the check proves the routing works.
     """
-    from ..dead_letters import probe_dead_lettering
+    from ..lab.dead_letters import probe_dead_lettering
 
     found = queue_or_none(queue)
     if found is None:
@@ -109,7 +109,7 @@ def check_dead_lettering(queue, dlq, wait=5.0):
         return report(False, "", f"Queue '{queue}' is not durable: declare it with durable=True.")
     exchange = arguments.get("x-dead-letter-exchange")
     try:
-        dlx = management_api().get(management_api().vhost_path("exchanges", exchange))
+        dlx = management_api().exchange(exchange)
     except CourseError:
         dlx = None
     if exchange and not dlx:
@@ -136,7 +136,7 @@ def check_dead_lettering(queue, dlq, wait=5.0):
 @check
 def check_kept_newest(queue, published, limit):
     """Does ``queue`` hold at most ``limit`` messages and keep the newest of ``published``? Introduced in lesson 09."""
-    from ..dead_letters import peek
+    from ..lab.dead_letters import peek
 
     found = queue_or_none(queue)
     if found is None:

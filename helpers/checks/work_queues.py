@@ -14,18 +14,19 @@ __all__ = ["LONG_JOB_SECONDS", "ready_count", "check_jobs_waiting", "check_every
 def ready_count(queue, expected, wait=2.0):
     """The ready messages of ``queue`` from the broker itself (a passive declare, no statistics lag),
     read again for up to ``wait`` seconds while fewer than ``expected`` (a publish may be on its way)."""
-    import time
-
     from ..amqp import connect
+    from ..waiting import poll
 
-    stop_at = time.monotonic() + wait
+    counts = []
     with connect(name="check") as connection:
         channel = connection.channel()
-        while True:
-            count = channel.queue_declare(queue, passive=True).method.message_count
-            if count >= expected or time.monotonic() > stop_at:
-                return count
-            time.sleep(0.05)
+
+        def enough():
+            counts.append(channel.queue_declare(queue, passive=True).method.message_count)
+            return counts[-1] >= expected
+
+        poll(enough, wait, interval=0.05)
+    return counts[-1]
 
 
 @check
@@ -68,7 +69,7 @@ def check_jobs_waiting(queue, jobs, wait=5.0):
 def check_every_job_done_once(jobs, pool, workers):
     """Lesson 03: did ``pool`` (a WorkerPool) run ``workers`` workers that each did some of
     ``jobs``, and was every job done exactly once?"""
-    from ..workers import WorkerPool, account_for
+    from ..lab.workers import WorkerPool, account_for
 
     if not isinstance(pool, WorkerPool):
         return report(False, "", f"`pool` should be the WorkerPool you started (with WorkerPool(...) as pool:), not {pool!r}.")
@@ -134,7 +135,7 @@ def check_fair_dispatch(consume, jobs, queue="tasks", workers=2):
     (as the broker reports it for each consumer) and share ``jobs`` fairly between ``workers``
     workers (busy times differ by at most the longest job)? The check runs the pool itself."""
     from ..amqp import connect
-    from ..workers import WorkerPool, account_for, busy_time, publish_jobs
+    from ..lab.workers import WorkerPool, account_for, busy_time, publish_jobs
 
     if not callable(consume):
         return report(False, "", f"`consume` should be your consume function, consume(channel, queue, do_job); it is {consume!r}.")

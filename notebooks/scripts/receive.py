@@ -16,7 +16,7 @@ import pika.exceptions
 from helpers.config import settings  # noqa: E402
 
 AMQP_URL = settings().amqp_url
-START_HINT = "Start the course's broker with: make broker  (or: python -m helpers.broker up)"
+START_HINT = "Start the course's broker with: make broker  (or: python -m helpers.ops.broker up)"
 
 
 def connect():

@@ -21,7 +21,7 @@ import pika.exceptions
 from helpers.config import settings  # noqa: E402
 
 AMQP_URL = settings().amqp_url
-START_HINT = "Start the course's broker with: make broker  (or: python -m helpers.broker up)"
+START_HINT = "Start the course's broker with: make broker  (or: python -m helpers.ops.broker up)"
 
 # The work queue, and where a job that fails goes: rejected jobs are dead-lettered (through the
 # default exchange) to 'tasks.failed', so that no job is ever dropped. Every program that declares

@@ -1,6 +1,6 @@
 """Background workers for lessons: start N worker processes, stop them, kill one mid-job.
 
-Each worker is a real process (``helpers.worker``) that runs the lesson's own consume function
+Each worker is a real process (``helpers.lab.worker``) that runs the lesson's own consume function
 (``basic_qos``, ``basic_consume``, ``basic_ack`` after the work) and writes every event to a
 report file, so ``WorkerPool.report()`` can say which worker took which job, and
 ``account_for(jobs)`` can show that every job was done, even after a worker was killed::
@@ -22,7 +22,7 @@ report file, so ``WorkerPool.report()`` can say which worker took which job, and
 
 The function is sent to the workers as source, so it must not use the notebook's other names
 (``json``, ``pika``, ``time`` and ``JobFailed`` are there). Without ``consume=`` a pool runs
-``helpers.worker.consume_jobs``, the same shape, with ``prefetch``, ``ack`` and ``on_failure``.
+``helpers.lab.worker.consume_jobs``, the same shape, with ``prefetch``, ``ack`` and ``on_failure``.
 
 Introduced in lesson 03.
 """
@@ -40,8 +40,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .amqp import publish
-from .errors import CourseError
+from ..amqp import publish
+from ..errors import CourseError
+from ..waiting import wait_until
 
 _reports = None
 
@@ -122,22 +123,23 @@ class WorkerPool:
         names = []
         for _ in range(count):
             worker = f"{self.name}-{len(self.processes) + 1}"
-            command = [sys.executable, "-m", "helpers.worker", "--queue", self.queue, "--name", worker,
+            command = [sys.executable, "-m", "helpers.lab.worker", "--queue", self.queue, "--name", worker,
                        "--report", str(self.report_dir / f"{worker}.jsonl"), *self.options]
             with open(self.report_dir / f"{worker}.stderr", "w") as errors:  # a file: no pipe fills up unread
                 self.processes[worker] = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                                           stderr=errors)
             names.append(worker)
-        stop_at = time.monotonic() + ready_timeout
-        while not all(self._has_event(worker, "consuming") for worker in names):
+        def all_consuming():
             for worker in names:
                 if self.processes[worker].poll() is not None:
-                    self.stop()
                     raise CourseError(f"{worker} stopped at once: {self.why_stopped(worker)}")
-            if time.monotonic() > stop_at:
-                self.stop()
-                raise CourseError(f"Workers did not start consuming within {ready_timeout:g} s.")
-            time.sleep(0.05)
+            return all(self._has_event(worker, "consuming") for worker in names)
+
+        try:
+            wait_until(all_consuming, "the workers to start consuming", timeout=ready_timeout, interval=0.05)
+        except CourseError:
+            self.stop()
+            raise
         return names
 
     def why_stopped(self, worker):
@@ -170,16 +172,17 @@ class WorkerPool:
 
     def kill_while_busy(self, timeout=10.0):
         """Wait until some worker is in the middle of a job, SIGKILL it; return (worker, job_id)."""
-        stop_at = time.monotonic() + timeout
-        while time.monotonic() < stop_at:
+        def busy_worker():
             for worker, process in self.processes.items():
-                if process.poll() is None:
-                    in_hand = self.job_in_hand(worker)
-                    if in_hand:
-                        self.kill(worker)
-                        return worker, in_hand
-            time.sleep(0.02)
-        raise CourseError(f"No worker was busy within {timeout:g} s: is there work in the queue?")
+                in_hand = self.job_in_hand(worker) if process.poll() is None else None
+                if in_hand:
+                    return worker, in_hand
+            return None
+
+        worker, in_hand = wait_until(busy_worker, "a worker to be busy with a job (is there work in the queue?)",
+                                     timeout=timeout, interval=0.02)
+        self.kill(worker)
+        return worker, in_hand
 
     def job_in_hand(self, worker):
         """The job a worker started and has not finished (None if idle)."""
@@ -229,16 +232,18 @@ class WorkerPool:
         The reports are read every ``interval`` seconds: with thousands of tiny jobs, a longer
         interval leaves the CPU to the workers (lesson 04)."""
         started = time.monotonic()
-        while True:
+        done = [0]
+
+        def enough_done():
             anyone_alive = bool(self.alive())  # read before the count: a worker that ends right after its last job is fine
-            done = len(self.jobs_done())
-            if done >= count:
-                return time.monotonic() - started
-            if not anyone_alive:
-                raise CourseError(f"Every worker has stopped, with {done} of {count} jobs done.")
-            if time.monotonic() - started > timeout:
-                raise CourseError(f"Only {done} of {count} jobs were done within {timeout:g} s.")
-            time.sleep(interval)
+            done[0] = len(self.jobs_done())
+            if done[0] < count and not anyone_alive:
+                raise CourseError(f"Every worker has stopped, with {done[0]} of {count} jobs done.")
+            return done[0] >= count
+
+        wait_until(enough_done, f"{count} jobs to be done", timeout=timeout, interval=interval,
+                   seen=lambda: f"{done[0]} done")
+        return time.monotonic() - started
 
     def jobs_per_worker(self):
         """How many jobs each worker finished, as a Series (workers that did none show 0)."""
@@ -259,37 +264,37 @@ class WorkerPool:
         Publish after this call and the broker shares the jobs among all of them from the first
         one. Introduced in lesson 04.
         """
-        from .amqp import connect
+        from ..amqp import connect
 
-        stop_at = time.monotonic() + timeout
+        consumers = [0]
         with connect(name=f"{self.name}-pool") as connection:
             channel = connection.channel()
-            while True:
+
+            def all_subscribed():
                 # A passive declare asks the broker itself (the management API lags by a second).
-                consumers = channel.queue_declare(self.queue, passive=True).method.consumer_count
-                if consumers >= len(self.alive()):
-                    return consumers
-                if time.monotonic() > stop_at:
-                    raise CourseError(f"Only {consumers} of {len(self.alive())} workers consume from "
-                                      f"'{self.queue}' after {timeout:g} s.")
-                time.sleep(0.05)
+                consumers[0] = channel.queue_declare(self.queue, passive=True).method.consumer_count
+                return consumers[0] >= len(self.alive())
+
+            wait_until(all_subscribed, f"every live worker to consume from '{self.queue}'", timeout=timeout,
+                       interval=0.05, seen=lambda: f"{consumers[0]} consumer(s) of {len(self.alive())} workers")
+        return consumers[0]
 
     def wait_until_reconnected(self, timeout=60.0):
         """Wait, with a limit, until every live worker that lost its connection has subscribed
         again (a "consuming" event after its last "disconnected"). Introduced in lesson 06."""
-        stop_at = time.monotonic() + timeout
-        while True:
-            waiting = []
+        waiting = []
+
+        def all_back():
+            waiting.clear()
             for worker in self.alive():
                 kinds = [record["event"] for record in self._events(worker)]
                 lost = max((i for i, kind in enumerate(kinds) if kind == "disconnected"), default=None)
                 if lost is None or "consuming" not in kinds[lost:]:
                     waiting.append(worker)
-            if not waiting:
-                return
-            if time.monotonic() > stop_at:
-                raise CourseError(f"{', '.join(waiting)} did not subscribe again within {timeout:g} s.")
-            time.sleep(0.1)
+            return not waiting
+
+        wait_until(all_back, "every worker to subscribe again", timeout=timeout, interval=0.1,
+                   seen=lambda: f"still waiting: {', '.join(waiting)}")
 
     def events(self, kinds=None):
         """Every event of every worker (also ready, disconnected, error...), or those of ``kinds``,
@@ -407,14 +412,15 @@ def wait_for_queued(channel, queue, count, timeout=10.0):
     """Wait, with a limit, until ``queue`` holds ``count`` ready messages, asking the broker itself
     (a passive declare: no lag, unlike the management API); return the count. Introduced in lesson 04.
     """
-    stop_at = time.monotonic() + timeout
-    while True:
-        ready = channel.queue_declare(queue, passive=True).method.message_count
-        if ready == count:
-            return ready
-        if time.monotonic() > stop_at:
-            raise CourseError(f"Queue '{queue}' holds {ready} ready message(s), not {count}, after {timeout:g} s.")
-        time.sleep(0.05)
+    ready = [None]
+
+    def holds_count():
+        ready[0] = channel.queue_declare(queue, passive=True).method.message_count
+        return ready[0] == count
+
+    wait_until(holds_count, f"queue '{queue}' to hold {count} ready message(s)", timeout=timeout, interval=0.05,
+               seen=lambda: f"{ready[0]} ready")
+    return ready[0]
 
 
 def waits_between_jobs(report):

@@ -1,9 +1,9 @@
-"""The RPC server process, as ``helpers.rpc.RpcServer`` starts it (not imported by lessons).
+"""The RPC server process, as ``helpers.lab.rpc.RpcServer`` starts it (not imported by lessons).
 
-    python -m helpers.rpc_server --queue rpc_queue --name pricing-server --report REPORT.jsonl [options]
+    python -m helpers.lab.rpc_server --queue rpc_queue --name pricing-server --report REPORT.jsonl [options]
 
 It declares the durable request queue, takes one request at a time (prefetch 1), answers each
-with a price quote (``helpers.rpc.quote``) to the request's ``reply_to`` with the same
+with a price quote (``helpers.lab.rpc.quote``) to the request's ``reply_to`` with the same
 ``correlation_id``, then acknowledges it. Every event (``ready``, ``request``, ``replied``,
 ``stopped``) is appended to the report file as one JSON line. It is bounded: it stops on SIGTERM
 (after the request in hand) and by itself after ``--idle-timeout`` seconds without a request.
@@ -24,13 +24,13 @@ import time
 import pika
 import pika.exceptions
 
-from .amqp import connect
-from .errors import CourseError
+from ..amqp import connect
+from ..errors import CourseError
 from .rpc import quote
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m helpers.rpc_server")
+    parser = argparse.ArgumentParser(prog="python -m helpers.lab.rpc_server")
     parser.add_argument("--queue", default="rpc_queue")
     parser.add_argument("--name", default="pricing-server")
     parser.add_argument("--report", required=True)

@@ -34,9 +34,10 @@ import pandas as pd
 import pika
 import pika.exceptions
 
-from .amqp import declare_queue, publish
-from .errors import CourseError
-from .management import management_api
+from ..amqp import declare_queue, deliveries, publish
+from ..errors import CourseError
+from ..management import management_api
+from ..waiting import poll
 
 DEATH_COLUMNS = ["message", "reason", "queue", "count", "exchange", "routing_keys", "original_expiration"]
 
@@ -138,10 +139,7 @@ def peek(queue, count=100):
     come back marked redelivered). For looking, in lessons and checks; a program consumes.
     Introduced in lesson 09.
     """
-    api = management_api()
-    body = {"count": count, "ackmode": "ack_requeue_true", "encoding": "auto", "truncate": 50000}
-    rows = api.request("POST", api.vhost_path("queues", queue) + "/get", json=body) or []
-    return [{"text": row.get("payload", ""), "headers": row.get("properties", {}).get("headers", {}) or {}} for row in rows]
+    return [{"text": row["text"], "headers": row["headers"]} for row in management_api().peek(queue, count)]
 
 
 # -- retries with backoff -----------------------------------------------------------------------
@@ -241,24 +239,22 @@ def process_with_retries(channel, topology, handle, jobs, deadline=30.0):
     """
     records, finished = [], set()
     started = time.monotonic()
-    for method, properties, body in channel.consume(topology.work, inactivity_timeout=0.05):
-        if method is not None:
-            headers = dict(properties.headers or {})
-            deaths = x_death(headers)
-            if deaths:
-                came_from = f"{deaths[0].get('queue', '')} ({deaths[0].get('reason', '')})"
-            else:
-                came_from = "replayed" if headers.get("replayed") else "publisher"
-            job = json.loads(body)
-            record = {"job_id": job.get("job_id", ""), "attempt": int(headers.get("attempts", 0)) + 1,
-                      "seconds": time.monotonic() - started, "came_from": came_from}
-            record["outcome"], record["error"] = handle(channel, method, properties, body)
-            records.append(record)
-            if record["outcome"] in ("done", "parked"):
-                finished.add(record["job_id"])
-        if len(finished) >= jobs or time.monotonic() - started >= deadline:
+    for method, properties, body in deliveries(channel, topology.work, deadline=deadline):
+        headers = dict(properties.headers or {})
+        deaths = x_death(headers)
+        if deaths:
+            came_from = f"{deaths[0].get('queue', '')} ({deaths[0].get('reason', '')})"
+        else:
+            came_from = "replayed" if headers.get("replayed") else "publisher"
+        job = json.loads(body)
+        record = {"job_id": job.get("job_id", ""), "attempt": int(headers.get("attempts", 0)) + 1,
+                  "seconds": time.monotonic() - started, "came_from": came_from}
+        record["outcome"], record["error"] = handle(channel, method, properties, body)
+        records.append(record)
+        if record["outcome"] in ("done", "parked"):
+            finished.add(record["job_id"])
+        if len(finished) >= jobs:
             break
-    channel.cancel()
     return pd.DataFrame(records, columns=ATTEMPT_COLUMNS)
 
 
@@ -329,18 +325,11 @@ def requeue_every_delivery(channel, queue, idle_timeout=1.0, deadline=15.0):
     the broker did not set it). Introduced in lesson 09.
     """
     rows = []
-    started = last_seen = time.monotonic()
-    for method, properties, body in channel.consume(queue, inactivity_timeout=0.05):
-        now = time.monotonic()
-        if method is not None:
-            last_seen = now
-            count = (properties.headers or {}).get("x-delivery-count")
-            rows.append({"delivery": len(rows) + 1, "message": body.decode(errors="replace"),
-                         "redelivered": method.redelivered, "x-delivery-count": "" if count is None else int(count)})
-            channel.basic_nack(method.delivery_tag, requeue=True)
-        if now - started >= deadline or now - last_seen >= idle_timeout:
-            break
-    channel.cancel()
+    for method, properties, body in deliveries(channel, queue, idle_timeout=idle_timeout, deadline=deadline):
+        count = (properties.headers or {}).get("x-delivery-count")
+        rows.append({"delivery": len(rows) + 1, "message": body.decode(errors="replace"),
+                     "redelivered": method.redelivered, "x-delivery-count": "" if count is None else int(count)})
+        channel.basic_nack(method.delivery_tag, requeue=True)
     return pd.DataFrame(rows, columns=["delivery", "message", "redelivered", "x-delivery-count"])
 
 
@@ -352,7 +341,7 @@ def probe_dead_lettering(queue, dlq, wait=5.0):
     death is the probe's latest ``x-death`` entry (or {}). Used by ``check_dead_lettering``.
     Introduced in lesson 09.
     """
-    from .amqp import connect
+    from ..amqp import connect
 
     marker = f"probe-{uuid.uuid4().hex[:8]}"
     with connect(name="check") as connection:
@@ -360,25 +349,18 @@ def probe_dead_lettering(queue, dlq, wait=5.0):
         if channel.queue_declare(queue, passive=True).method.message_count:
             return "not empty", {}
         publish(channel, queue, marker, message_id=marker, persistent=True)
-        stop_at = time.monotonic() + wait
-        method = None
-        while method is None and time.monotonic() < stop_at:
-            method, properties, body = channel.basic_get(queue)
-            if method is None:
-                time.sleep(0.05)
-        if method is None:
+        got = poll(lambda: (lambda got: got if got[0] is not None else None)(channel.basic_get(queue)), wait, interval=0.05)
+        if not got:
             return "lost", {}
+        method, properties, body = got
         if properties.message_id != marker:
             channel.basic_nack(method.delivery_tag, requeue=True)
             return "not empty", {}
         channel.basic_reject(method.delivery_tag, requeue=False)
-        stop_at = time.monotonic() + wait
         # Unacknowledged others go back to the DLQ, in place, when the connection closes.
-        for method, properties, body in channel.consume(dlq, inactivity_timeout=0.05):
-            if method is not None and properties.message_id == marker:
+        for method, properties, body in deliveries(channel, dlq, deadline=wait):
+            if properties.message_id == marker:
                 channel.basic_ack(method.delivery_tag)
                 deaths = x_death(properties.headers)
                 return "dead-lettered", deaths[0] if deaths else {}
-            if time.monotonic() >= stop_at:
-                return "lost", {}
     return "lost", {}

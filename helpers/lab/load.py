@@ -14,7 +14,7 @@ Introduced in lesson 10.
 import threading
 import time
 
-from .amqp import connect
+from ..amqp import connect
 from .workers import publish_jobs
 
 

@@ -1,6 +1,6 @@
-"""One background worker process, as ``helpers.workers`` starts it (not imported by lessons).
+"""One background worker process, as ``helpers.lab.workers`` starts it (not imported by lessons).
 
-    python -m helpers.worker --queue tasks --name worker-1 --report REPORT.jsonl [--consume-file F] [options]
+    python -m helpers.lab.worker --queue tasks --name worker-1 --report REPORT.jsonl [--consume-file F] [options]
 
 The worker runs a **consume function**: the lesson's own code, sent as source by
 ``WorkerPool(consume=...)``, or ``consume_jobs`` below when the lesson gives none. It has the
@@ -42,8 +42,8 @@ from pathlib import Path
 
 import pika
 
-from .amqp import connect
-from .errors import CourseError
+from ..amqp import connect
+from ..errors import CourseError
 
 
 class JobFailed(Exception):
@@ -194,7 +194,7 @@ class Worker:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m helpers.worker")
+    parser = argparse.ArgumentParser(prog="python -m helpers.lab.worker")
     parser.add_argument("--queue", required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--report", required=True)

@@ -14,15 +14,15 @@ Introduced in lesson 07.
 """
 
 import json
-import time
 
 import pandas as pd
 import pika
 import pika.exceptions
 
-from .amqp import declare_queue
-from .errors import CourseError
-from .management import management_api
+from ..amqp import declare_queue
+from ..errors import CourseError
+from ..management import management_api
+from ..waiting import wait_until
 
 RETURNED = "returned (no queue)"
 DEPTH_ROW = "depth (management API)"
@@ -149,7 +149,7 @@ def binding_table(exchanges, api=None):
     matches on, sorted by name, e.g. ``format=pdf, x-match=all``).
     """
     api = api or management_api()
-    rows = [row for row in api.get(api.vhost_path("bindings")) if row.get("source") in set(exchanges)]
+    rows = [row for row in api.binding_list() if row.get("source") in set(exchanges)]
     frame = pd.DataFrame([{
         "source": row.get("source"),
         "destination": row.get("destination"),
@@ -174,7 +174,7 @@ def exchange_counts(name, api=None):
     no queue took counts zero. Both start at 0 (the API shows them only after traffic).
     """
     api = api or management_api()
-    stats = api.get(api.vhost_path("exchanges", name)).get("message_stats", {})
+    stats = api.exchange(name).get("message_stats", {})
     return {"publish_in": stats.get("publish_in", 0), "publish_out": stats.get("publish_out", 0)}
 
 
@@ -185,11 +185,12 @@ def wait_for_exchange(name, api=None, timeout=10.0, **expected):
     shows what it last saw if ``timeout`` runs out.
     """
     api = api or management_api()
-    stop_at = time.monotonic() + timeout
-    while True:
-        counts = exchange_counts(name, api)
-        if all(counts.get(key) == value for key, value in expected.items()):
-            return counts
-        if time.monotonic() >= stop_at:
-            raise CourseError(f"Exchange '{name}' did not reach {expected} within {timeout:g} s (last seen: {counts}).")
-        time.sleep(0.25)
+    counts = {}
+
+    def reached():
+        counts.clear()
+        counts.update(exchange_counts(name, api))
+        return all(counts.get(key) == value for key, value in expected.items())
+
+    wait_until(reached, f"exchange '{name}' to reach {expected}", timeout=timeout, interval=0.25, seen=lambda: dict(counts))
+    return dict(counts)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import pika
 
-from .config import settings
-from .errors import CourseError
+from ..config import settings
+from ..errors import CourseError
 
 
 @dataclass

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import CourseError
+from ..errors import CourseError
 
 
 def run(command, timeout=60, env=None, check=True):

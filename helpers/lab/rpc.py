@@ -11,7 +11,7 @@ so a server that starts later does not answer a question nobody waits for. A rep
 correlation id is not a call in progress (late, duplicate or unknown) is ignored and counted
 in ``client.ignored``.
 
-The server is a real process (``helpers.rpc_server``) that quotes prices, started and stopped by
+The server is a real process (``helpers.lab.rpc_server``) that quotes prices, started and stopped by
 ``RpcServer``; it stops on SIGTERM and after ``idle_timeout`` seconds without a request.
 
 Introduced in lesson 08.
@@ -30,8 +30,9 @@ import pandas as pd
 import pika
 import pika.exceptions
 
-from .errors import CourseError
-from .management import management_api
+from ..errors import CourseError
+from ..management import management_api
+from ..waiting import poll, wait_until
 
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
@@ -154,7 +155,7 @@ class RpcClient:
 
 
 class RpcServer:
-    """One ``helpers.rpc_server`` process answering requests on ``queue``; a context manager that stops it.
+    """One ``helpers.lab.rpc_server`` process answering requests on ``queue``; a context manager that stops it.
 
     ``mode``: ``"normal"`` answers once; ``"twice"`` sends every reply twice (a duplicate);
     ``"slow"`` waits ``delay`` seconds before answering (a late reply, for a client that gave up).
@@ -164,18 +165,23 @@ class RpcServer:
                  ready_timeout=15.0):
         self.queue, self.mode, self.name = queue, mode, name
         self.report_path = Path(tempfile.mkdtemp(prefix="course-rpc-")) / f"{name}.jsonl"
-        command = [sys.executable, "-m", "helpers.rpc_server", "--queue", queue, "--name", name, "--mode", mode,
+        command = [sys.executable, "-m", "helpers.lab.rpc_server", "--queue", queue, "--name", name, "--mode", mode,
                    "--delay", str(delay), "--idle-timeout", str(idle_timeout), "--report", str(self.report_path)]
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True)
-        stop_at = time.monotonic() + ready_timeout
-        while not any(event["event"] == "ready" for event in self._events()):
+        self.stderr_path = self.report_path.with_suffix(".stderr")
+        with open(self.stderr_path, "w") as errors:  # a file: no pipe fills up unread
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
+
+        def consuming():
             if self.process.poll() is not None:
-                raise CourseError(f"The RPC server stopped at once: {self.process.stderr.read().strip() or 'no message'}")
-            if time.monotonic() > stop_at:
-                self.stop()
-                raise CourseError(f"The RPC server did not start consuming '{queue}' within {ready_timeout:g} s.")
-            time.sleep(0.05)
+                lines = self.stderr_path.read_text(errors="replace").strip().splitlines()
+                raise CourseError(f"The RPC server stopped at once: {lines[-1] if lines else 'no message'}")
+            return any(event["event"] == "ready" for event in self._events())
+
+        try:
+            wait_until(consuming, f"the RPC server to consume '{queue}'", timeout=ready_timeout, interval=0.05)
+        except CourseError:
+            self.stop()
+            raise
 
     def _events(self):
         if not self.report_path.exists():
@@ -230,14 +236,15 @@ def consumer_table(queues, names=None, api=None, count=None, timeout=5.0):
     statistics lag the broker by a second or so.
     """
     api = api or management_api()
-    stop_at = time.monotonic() + timeout
-    while True:
+    seen = []
+
+    def settled():
         frame = api.consumers()
-        frame = frame[frame["queue"].isin(queues)]
-        settled = frame["client_name"].notna().all() and (count is None or len(frame) == count)
-        if settled or time.monotonic() > stop_at:
-            break
-        time.sleep(0.25)
+        seen[:] = [frame[frame["queue"].isin(queues)]]
+        return seen[0]["client_name"].notna().all() and (count is None or len(seen[0]) == count)
+
+    poll(settled, timeout, interval=0.25)
+    frame = seen[0]
     frame = frame.assign(connection=frame["client_name"].fillna(frame["connection_name"]))
     frame = frame[["queue", "prefetch_count", "ack_required", "connection"]]
     return frame.replace(names or {}).sort_values("queue").reset_index(drop=True)

@@ -13,9 +13,9 @@ a second or more behind). It returns the sampler's frame; ``live.depths`` holds 
 
 Outside the lessons, for a demo on a projector::
 
-    python -m helpers.dashboard --seconds 60               # every queue, a text table each second
-    python -m helpers.dashboard --queue tasks --png live.png   # also redraw a PNG each second
-    python -m helpers.dashboard --window                   # a matplotlib window (text if headless)
+    python -m helpers.lab.dashboard --seconds 60               # every queue, a text table each second
+    python -m helpers.lab.dashboard --queue tasks --png live.png   # also redraw a PNG each second
+    python -m helpers.lab.dashboard --window                   # a matplotlib window (text if headless)
 
 Introduced in lesson 10.
 """
@@ -28,10 +28,11 @@ import time
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .charts import plot_queue_depth, plot_rates
-from .errors import CourseError
-from .management import management_api
-from .metrics import SAMPLE_COLUMNS, DepthProbe, QueueSampler, queue_sample
+from ..charts import plot_queue_depth, plot_rates, use_course_style
+from ..errors import CourseError
+from ..management import management_api
+from ..metrics import SAMPLE_COLUMNS, DepthProbe, QueueSampler, queue_sample
+from ..waiting import poll
 
 LIVE_FIGSIZE = (10, 8)
 
@@ -103,9 +104,7 @@ class LiveChart:
         self.probe = DepthProbe(self.queues, interval=self.redraw, max_duration=seconds + 5).start(self.sampler.started)
         fig, axes = new_dashboard_figure()
         try:
-            stop_at = time.monotonic() + 3
-            while not len(self.sampler.frame()) and time.monotonic() < stop_at:
-                time.sleep(0.05)
+            poll(lambda: len(self.sampler.frame()), 3, interval=0.05)  # the first sample, if it comes
             draw_dashboard(axes, self.sampler.frame(), seconds, self.title, ready=self.probe.frame())
             handle = display(fig, display_id=True)
             started = self.sampler.started
@@ -153,14 +152,14 @@ def plot_history(history, title="The API's own samples", ax=None):
     return depth, rates
 
 
-# -- outside the notebooks: python -m helpers.dashboard ---------------------------------------
+# -- outside the notebooks: python -m helpers.lab.dashboard ---------------------------------------
 TABLE_COLUMNS = ["queue", "ready", "unacked", "consumers", "publish/s", "deliver/s", "ack/s", "redeliver/s"]
 
 
 def snapshot(api, queues=None):
     """One row a queue of our vhost (only ``queues`` if given): depth, consumers and rates now."""
     rows = []
-    for queue in api.get(api.vhost_path("queues")):
+    for queue in api.queue_list():
         if queues and queue["name"] not in queues:
             continue
         row = queue_sample(queue)
@@ -201,7 +200,8 @@ def open_window():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m helpers.dashboard",
+    use_course_style()
+    parser = argparse.ArgumentParser(prog="python -m helpers.lab.dashboard",
                                      description="Every queue's depth and rates, live, for a bounded time.")
     parser.add_argument("--seconds", type=float, default=60, help="stop after this long (default 60)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")

@@ -7,7 +7,7 @@ Two things, one idea (the broker seen through Prometheus):
   ``queue_depths()`` gives each queue's depth from the per-queue series.
 * **A Prometheus server without Docker.**
 
-      python -m helpers.prometheus up | down | status
+      python -m helpers.ops.prometheus up | down | status
 
   runs the system's ``prometheus`` package (``/usr/bin/prometheus`` on Debian, installed with
   apt where that can be done without asking, otherwise the exact command is printed) as the
@@ -26,7 +26,6 @@ Introduced in lesson 10.
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -37,9 +36,11 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from .config import PROJECT_DIR, env, settings
+from ..config import PROJECT_DIR, env, settings
 from . import system_packages
-from .errors import CourseError
+from ..errors import CourseError
+from ..waiting import wait_until
+from .processes import running_pid, stop
 
 COMPOSE_CONFIG = PROJECT_DIR / "docker" / "prometheus" / "prometheus.yml"
 COMPOSE_TARGET = "rabbitmq:15692"  # the broker as Prometheus sees it inside the compose network
@@ -131,7 +132,7 @@ def runtime_config():
     config = compose_config()
     targets = [t for job in config.get("scrape_configs", []) for s in job.get("static_configs", []) for t in s.get("targets", [])]
     if COMPOSE_TARGET not in targets:
-        raise CourseError(f"{COMPOSE_CONFIG.name} no longer scrapes {COMPOSE_TARGET}; helpers/prometheus.py replaces that target.")
+        raise CourseError(f"{COMPOSE_CONFIG.name} no longer scrapes {COMPOSE_TARGET}; helpers/ops/prometheus.py replaces that target.")
     return replace_target(config, COMPOSE_TARGET, local_target())
 
 
@@ -167,12 +168,8 @@ class PrometheusServer:
         self.log_file = self.state / "prometheus.log"
 
     def pid(self):
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError):
-            return None
+        """The server's process id, or None (a stale pid file, or one whose number another program now has)."""
+        return running_pid(self.pid_file, b"prometheus")
 
     def is_running(self):
         return self.pid() is not None
@@ -185,7 +182,7 @@ class PrometheusServer:
 
     def write_config(self):
         self.state.mkdir(parents=True, exist_ok=True)
-        header = (f"# Written by helpers/prometheus.py from {COMPOSE_CONFIG.relative_to(PROJECT_DIR)}:\n"
+        header = (f"# Written by helpers/ops/prometheus.py from {COMPOSE_CONFIG.relative_to(PROJECT_DIR)}:\n"
                   f"# the same configuration, with the target {COMPOSE_TARGET} replaced by {local_target()}.\n")
         self.config_file.write_text(header + yaml.safe_dump(runtime_config(), sort_keys=False))
         return self.config_file
@@ -216,29 +213,19 @@ class PrometheusServer:
         self.wait_until_ready(timeout, process)
 
     def wait_until_ready(self, timeout=READY_TIMEOUT, process=None):
-        stop_at = time.monotonic() + timeout
-        while not self.is_ready():
+        def ready():
             if process is not None and process.poll() is not None:
                 lines = self.log_file.read_text(errors="replace").strip().splitlines()[-3:]
                 raise CourseError("Prometheus stopped while starting: " + " | ".join(lines))
-            if time.monotonic() > stop_at:
-                raise CourseError(f"Prometheus did not answer at {self.url} within {timeout:g} s (log: {self.log_file}).")
-            time.sleep(0.2)
+            return self.is_ready()
+
+        wait_until(ready, f"Prometheus to answer at {self.url} (log: {self.log_file})", timeout=timeout, interval=0.2)
 
     def down(self, timeout=15.0):
         pid = self.pid()
         if pid is None:
             return False
-        os.kill(pid, signal.SIGTERM)
-        stop_at = time.monotonic() + timeout
-        while self.pid() is not None and time.monotonic() < stop_at:
-            try:  # reap it if we started it in this process
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.1)
-        if self.pid() is not None:
-            os.kill(pid, signal.SIGKILL)
+        stop(pid, self.is_running, timeout)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -247,7 +234,7 @@ class PrometheusServer:
         try:
             response = requests.get(f"{self.url}/api/v1/{path}", params=params, timeout=5)
         except requests.exceptions.RequestException:
-            raise CourseError(f"Prometheus is not reachable at {self.url}. Start it with: python -m helpers.prometheus up") from None
+            raise CourseError(f"Prometheus is not reachable at {self.url}. Start it with: python -m helpers.ops.prometheus up") from None
         body = response.json()
         if body.get("status") != "success":
             raise CourseError(f"Prometheus refused {path}: {body.get('error', response.status_code)}")
@@ -264,18 +251,18 @@ class PrometheusServer:
 
     def wait_for(self, expression, value, timeout=30.0):
         """Poll an instant query until one series equals ``value``; return what was last seen."""
-        stop_at = time.monotonic() + timeout
-        while True:
-            seen = [v for _, v in self.query(expression)]
-            if value in seen:
-                return seen
-            if time.monotonic() > stop_at:
-                raise CourseError(f"Prometheus did not see {expression} == {value} within {timeout:g} s (last: {seen}).")
-            time.sleep(0.5)
+        seen = []
+
+        def found():
+            seen[:] = [v for _, v in self.query(expression)]
+            return value in seen
+
+        wait_until(found, f"Prometheus to see {expression} == {value}", timeout=timeout, interval=0.5, seen=lambda: seen)
+        return seen
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m helpers.prometheus",
+    parser = argparse.ArgumentParser(prog="python -m helpers.ops.prometheus",
                                      description="A Prometheus server scraping the course's broker (without Docker).")
     parser.add_argument("command", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
@@ -288,7 +275,7 @@ def main(argv=None):
             say("Prometheus stopped." if server.down() else "Prometheus (the course's) is not running.")
         else:
             if not server.is_running():
-                say(f"Not running. Start it with: python -m helpers.prometheus up  (it would listen on {server.url}).")
+                say(f"Not running. Start it with: python -m helpers.ops.prometheus up  (it would listen on {server.url}).")
                 return 1
             health = ", ".join(f"{url} {state}" for url, state in server.targets()) or "no targets yet"
             say(f"Running at {server.url}: {health}.")

@@ -1,6 +1,6 @@
 """Start, stop, restart and reset the course's broker, wherever the learner is.
 
-    python -m helpers.broker up | down | status | restart | reset | set-credentials
+    python -m helpers.ops.broker up | down | status | restart | reset | set-credentials
 
 Three backends, chosen in this order (``BROKER_BACKEND=docker|local|existing`` forces one):
 
@@ -21,16 +21,17 @@ Introduced in lesson 00 (``restart`` in lesson 06).
 import argparse
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from .config import PROJECT_DIR, env, settings
+from ..config import PROJECT_DIR, env, settings
 from . import system_packages
-from .errors import CourseError
+from ..errors import CourseError
+from ..waiting import wait_until
+from .processes import running_pid, stop
 from .system_packages import run
 
 DOCKER_DIR = PROJECT_DIR / "docker"
@@ -62,25 +63,27 @@ def port_is_open(host, port, timeout=1.0):
 
 def wait_until_ready(is_alive=lambda: True, timeout=READY_TIMEOUT, on_death=None):
     """Wait, with a limit, until the broker takes an AMQP login and its management API answers."""
-    from .amqp import connect
-    from .management import management_api
+    from ..amqp import connect
+    from ..management import management_api
 
-    stop_at = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < stop_at:
+    last_error = []
+
+    def ready():
         if not is_alive():
             raise CourseError(on_death() if on_death else "The broker stopped while starting.")
         try:
             with connect(timeout=3):
                 pass
             management_api(timeout=3).overview()
-            return
+            return True
         except CourseError as error:
-            last_error = error
             if "refused the login" in str(error):
                 raise
-        time.sleep(0.1)
-    raise CourseError(f"The broker was not ready within {timeout:g} s ({last_error}).")
+            last_error[:] = [error]
+            return False
+
+    wait_until(ready, "the broker to take an AMQP login and answer on its management API", timeout=timeout,
+               interval=0.1, seen=lambda: last_error[0] if last_error else "no answer yet")
 
 
 def ready_with_course_user(ctl, **wait):
@@ -96,7 +99,7 @@ def ready_with_course_user(ctl, **wait):
         raise CourseError(
             f"The broker is running but refuses user '{current.user}' with the password in your settings: its data "
             "was made with other credentials (or .env has a typo). Fix RABBITMQ_USER / RABBITMQ_PASSWORD, or make the "
-            "broker take them: python -m helpers.broker set-credentials  (keeps the messages), or make reset (a clean broker)."
+            "broker take them: python -m helpers.ops.broker set-credentials  (keeps the messages), or make reset (a clean broker)."
         ) from None
 
 
@@ -270,7 +273,7 @@ class LocalNode:
             course_conf.unlink(missing_ok=True)
             course_conf.symlink_to(CONFIG_FILE)
         (conf_dir / "90-local-node.conf").write_text(
-            "# Written by helpers/broker.py: the local node listens on this machine only.\n"
+            "# Written by helpers/ops/broker.py: the local node listens on this machine only.\n"
             f"listeners.tcp.1 = 127.0.0.1:{ports['AMQP']}\n"
             "management.tcp.ip = 127.0.0.1\n"
             f"management.tcp.port = {ports['management UI/API']}\n"
@@ -299,15 +302,7 @@ class LocalNode:
 
     def pid(self):
         """The node's process id, or None if it is not running (a stale pid file is ignored)."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            return None
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        if cmdline.exists() and b"beam" not in cmdline.read_bytes():
-            return None  # the pid now belongs to another program (the machine was restarted)
-        return pid
+        return running_pid(self.pid_file, b"beam")
 
     def is_running(self):
         return self.pid() is not None
@@ -343,18 +338,12 @@ class LocalNode:
             return
         # SIGTERM is RabbitMQ's graceful stop ("SIGTERM received - shutting down" in its log),
         # the same as `rabbitmqctl stop` without the second or so that the CLI takes to start.
-        os.kill(pid, signal.SIGTERM)
-        stop_at = time.monotonic() + 30
-        while self.pid() is not None and time.monotonic() < stop_at:
-            time.sleep(0.2)
-        if self.pid() is not None:  # the node did not stop when asked: end it
-            os.kill(pid, signal.SIGKILL)
-            time.sleep(0.5)
+        # (Before 3.13.2 the management plugin holds every stop for 5 s: rabbitmq-server #11070.)
+        stop(pid, self.is_running, timeout=30)
         # The node deletes its pid file a moment before its VM exits and frees its ports; wait
         # for the ports too, so that an up() right after (a restart) finds them free.
-        stop_at = time.monotonic() + 15
-        while time.monotonic() < stop_at and any(port_is_open("127.0.0.1", port, timeout=0.5) for port in local_ports().values()):
-            time.sleep(0.2)
+        wait_until(lambda: not any(port_is_open("127.0.0.1", port, timeout=0.5) for port in local_ports().values()),
+                   "the node's ports to be free", timeout=15, interval=0.2)
 
     def restart(self):
         self.down()
@@ -398,7 +387,7 @@ def choose_backend():
 
 
 def broker_version():
-    from .management import management_api
+    from ..management import management_api
 
     overview = management_api(timeout=3).overview()
     return overview.get("rabbitmq_version", "?")
@@ -406,12 +395,12 @@ def broker_version():
 
 def describe():
     """What is running, for lesson 00: backend and why, version, node, plugins, listeners."""
-    from .management import management_api
+    from ..management import management_api
 
     backend, why = choose_backend()
     api = management_api(timeout=3)
     overview = api.overview()
-    node = api.get("nodes")[0]
+    node = api.node()
     listeners = ", ".join(f"{item['protocol']} {item['port']}" for item in overview.get("listeners", []))
     return {
         "backend": f"{backend.name} ({why})",
@@ -479,7 +468,7 @@ def set_credentials():
 def status():
     backend, why = choose_backend()
     if not backend.is_running():
-        say(f"Not running. 'python -m helpers.broker up' would use: {backend.name} ({why}).")
+        say(f"Not running. 'python -m helpers.ops.broker up' would use: {backend.name} ({why}).")
         return False
     try:
         version = broker_version()
@@ -492,7 +481,7 @@ def status():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m helpers.broker", description="The course's RabbitMQ broker.")
+    parser = argparse.ArgumentParser(prog="python -m helpers.ops.broker", description="The course's RabbitMQ broker.")
     commands = {"up": up, "down": down, "status": status, "restart": restart, "reset": reset, "set-credentials": set_credentials}
     parser.add_argument("command", choices=list(commands))
     args = parser.parse_args(argv)
