@@ -6,7 +6,7 @@ import time
 import pytest
 
 from helpers.config import settings
-from helpers.amqp import connect, declare_queue, drain, publish
+from helpers.amqp import connect, declare_queue, deliveries, drain, publish
 from helpers.errors import CourseError
 from silent_server import SilentServer
 
@@ -98,3 +98,25 @@ def test_redeclaring_a_queue_with_other_arguments_is_explained(channel, queue_na
 def test_a_queue_that_is_neither_durable_nor_exclusive_is_refused(channel):
     with pytest.raises(CourseError, match="durable=True or exclusive=True"):
         declare_queue(channel, "never-declared", durable=False)
+
+
+def test_deliveries_stop_when_the_queue_falls_silent_and_cancel_the_consumer(channel, queue_name):
+    declare_queue(channel, queue_name)
+    for number in range(3):
+        publish(channel, queue_name, f"m{number}", persistent=False)
+    started = time.monotonic()
+    seen = [body for _, _, body in deliveries(channel, queue_name, idle_timeout=0.3, deadline=10)]
+    assert seen == [b"m0", b"m1", b"m2"]
+    assert time.monotonic() - started < 5  # the idle limit ended it, not the deadline
+    assert channel.queue_declare(queue_name, passive=True).method.consumer_count == 0  # cancelled
+
+
+def test_deliveries_give_back_what_the_caller_did_not_take(channel, queue_name):
+    declare_queue(channel, queue_name)
+    for number in range(5):
+        publish(channel, queue_name, f"m{number}", persistent=False)
+    for method, _, _ in deliveries(channel, queue_name, deadline=5):
+        channel.basic_ack(method.delivery_tag)
+        break  # the caller stops after one; the others were sent ahead and must go back
+    with connect(name="pytest-check") as other:
+        assert other.channel().queue_declare(queue_name, passive=True).method.message_count == 4

@@ -12,6 +12,7 @@ from helpers.lab.alerts import AlertRule, course_rules, evaluate, no_consumers, 
 from helpers.checks import check_alert_rule
 from helpers.lab.dashboard import snapshot, text_table
 from helpers.errors import CourseError
+from helpers.waiting import wait_until
 from helpers.lab.load import BackgroundPublisher
 from helpers.metrics import SAMPLE_COLUMNS
 from helpers.ops.prometheus import queue_depths, samples, scrape
@@ -102,3 +103,19 @@ def test_check_alert_rule(filled, capsys):
     assert "measure failed" in capsys.readouterr().out
     check_alert_rule("not a rule")
     assert capsys.readouterr().out.startswith("❌")
+
+
+def test_the_depth_probe_reads_the_queue_itself_without_lag(channel, queue_name):
+    from helpers.amqp import declare_queue, publish
+    from helpers.metrics import DepthProbe
+
+    declare_queue(channel, queue_name)
+    with DepthProbe([queue_name, "no-such-queue-here"], interval=0.05) as probe:
+        for number in range(7):
+            publish(channel, queue_name, f"m{number}", persistent=False)
+        seen = wait_until(lambda: [r for r in list(probe.rows) if r["queue"] == queue_name and r["messages_ready"] == 7],
+                          "the probe to read 7", timeout=2, interval=0.02)
+    assert seen  # within 2 s; the management API's statistics take a second or more
+    frame = probe.frame()
+    assert set(frame["queue"]) == {queue_name}  # the missing queue is reported, not read as 0
+    assert any("no-such-queue-here" in error for error in probe.errors)

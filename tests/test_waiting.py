@@ -5,7 +5,7 @@ import time
 import pytest
 
 from helpers.errors import CourseError
-from helpers.waiting import wait_until
+from helpers.waiting import poll, wait_until
 
 
 def test_returns_the_first_true_value():
@@ -18,3 +18,9 @@ def test_gives_up_after_its_limit_and_says_what_it_saw():
     with pytest.raises(CourseError, match=r"Waited 0.2 s for the queue to fill, in vain \(last seen: 3 messages\)\."):
         wait_until(lambda: False, "the queue to fill", timeout=0.2, interval=0.05, seen=lambda: "3 messages")
     assert time.monotonic() - started < 2
+
+
+def test_poll_returns_the_last_value_when_time_runs_out_and_never_raises():
+    values = iter(range(1000))
+    assert poll(lambda: next(values) > 10**6, timeout=0.1, interval=0.01) is False
+    assert poll(lambda: "found", timeout=0.1) == "found"
