@@ -88,7 +88,7 @@ def test_wait_for_queued_asks_the_broker_and_has_a_limit(channel, queue_name):
     for number in range(5):
         publish(channel, queue_name, f"message {number}", persistent=True)
     assert wait_for_queued(channel, queue_name, 5, timeout=10) == 5
-    with pytest.raises(CourseError, match="holds 5 ready"):
+    with pytest.raises(CourseError, match=r"to hold 6 ready message\(s\), in vain \(last seen: 5 ready\)"):
         wait_for_queued(channel, queue_name, 6, timeout=0.5)
 
 
