@@ -129,6 +129,22 @@ def pytest_unconfigure(config):
             print(f"could not stop the test worker's broker or Prometheus: {error}")
 
 
+def pytest_runtest_setup(item):
+    """A lesson starts on a clean node, as on a learner's fresh broker: some lessons list every
+    exchange and binding of the vhost, and a test that ran before on this worker's node may
+    have left one behind. Only on the test worker's own node, never on a broker the settings
+    point at."""
+    if xdist_worker_number() is None or not item.nodeid.endswith(".ipynb::Cell 0"):
+        return
+    api = management_api()
+    with connect(name="pytest-clean-node") as connection:
+        channel = connection.channel()
+        for queue in api.queue_list():
+            channel.queue_delete(queue["name"])
+        for exchange in api.exchanges()["name"]:
+            channel.exchange_delete(exchange)
+
+
 @pytest.fixture
 def channel():
     """An open channel on the course's broker, closed after the test."""
