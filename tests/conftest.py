@@ -115,6 +115,7 @@ def pytest_configure(config):
     from helpers.ops import broker
 
     broker.up()
+    config.pluginmanager.register(CleanNodeForLessons(), "course-clean-node-for-lessons")
 
 
 def pytest_unconfigure(config):
@@ -129,20 +130,24 @@ def pytest_unconfigure(config):
             print(f"could not stop the test worker's broker or Prometheus: {error}")
 
 
-def pytest_runtest_setup(item):
-    """A lesson starts on a clean node, as on a learner's fresh broker: some lessons list every
-    exchange and binding of the vhost, and a test that ran before on this worker's node may
-    have left one behind. Only on the test worker's own node, never on a broker the settings
-    point at."""
-    if xdist_worker_number() is None or not item.nodeid.endswith(".ipynb::Cell 0"):
-        return
-    api = management_api()
-    with connect(name="pytest-clean-node") as connection:
-        channel = connection.channel()
-        for queue in api.queue_list():
-            channel.queue_delete(queue["name"])
-        for exchange in api.exchanges()["name"]:
-            channel.exchange_delete(exchange)
+class CleanNodeForLessons:
+    """A lesson starts on a clean node, as on a learner's fresh broker: lessons 01 and 07 list
+    every exchange and binding of the vhost, and a lesson or test that ran before on this
+    worker's node leaves its own behind (lessons clean up at their start, not at their end).
+    Only on a test worker's own node, never on a broker the settings point at. A plugin object,
+    not a hook of this file: this file's hooks reach only the items under tests/."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        if not item.nodeid.endswith(".ipynb::Cell 0"):
+            return
+        api = management_api()
+        with connect(name="pytest-clean-node") as connection:
+            channel = connection.channel()
+            for queue in api.queue_list():
+                channel.queue_delete(queue["name"])
+            for exchange in api.exchanges()["name"]:
+                channel.exchange_delete(exchange)
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ from helpers.ops.processes import running_pid, stop
 
 
 def test_a_pid_file_pointing_at_another_program_is_not_ours(tmp_path):
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
+                             stdout=subprocess.PIPE, text=True)
     try:
+        assert other.stdout.readline().strip() == "ready"  # past its exec: /proc shows its own command line
         pid_file = tmp_path / "prometheus.pid"
         pid_file.write_text(str(other.pid))
         assert running_pid(pid_file, b"prometheus") is None  # alive, but not Prometheus
