@@ -33,8 +33,11 @@ DEFAULT_USER = "devuser"
 DEFAULT_PASSWORD = "devpassword"
 
 
-def read_dotenv(path=DOTENV_FILE):
-    """The ``KEY=value`` lines of a .env file as a dict (comments and blank lines skipped)."""
+def read_dotenv(path=None):
+    """The ``KEY=value`` lines of a .env file (the project's by default) as a dict.
+
+    Comments and blank lines are skipped; a missing file gives an empty dict."""
+    path = DOTENV_FILE if path is None else path
     values = {}
     if not path.is_file():
         return values

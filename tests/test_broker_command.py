@@ -66,10 +66,15 @@ def test_docker_missing_is_said_plainly(monkeypatch, tmp_path):
 
 
 def test_settings_come_from_the_environment_and_dotenv(monkeypatch, tmp_path):
+    """The environment wins over .env, and .env over the defaults (the project's own .env, a
+    learner's, plays no part: the test reads one of its own)."""
     dotenv = tmp_path / ".env"
     dotenv.write_text("# course settings\nRABBITMQ_USER=alice\nRABBITMQ_PASSWORD='s3cret'\n\n")
     assert read_dotenv(dotenv) == {"RABBITMQ_USER": "alice", "RABBITMQ_PASSWORD": "s3cret"}
-    monkeypatch.delenv("AMQP_URL", raising=False)
+    monkeypatch.setattr(config, "DOTENV_FILE", dotenv)
+    for name in ("AMQP_URL", "RABBITMQ_USER", "RABBITMQ_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    assert settings().amqp_url == "amqp://alice:s3cret@localhost:5672/"
     monkeypatch.setenv("RABBITMQ_USER", "bob")
     monkeypatch.setenv("RABBITMQ_PASSWORD", "p@ss/word")
     current = settings()
@@ -153,7 +158,6 @@ def test_settings_in_dotenv_reach_the_broker_command(monkeypatch, tmp_path):
     monkeypatch.delenv("BROKER_BACKEND", raising=False)
     monkeypatch.delenv("BROKER_STATE_DIR", raising=False)
     monkeypatch.setattr(config, "DOTENV_FILE", dotenv)
-    monkeypatch.setattr(config.read_dotenv, "__defaults__", (dotenv,))
     backend, why = broker.choose_backend()
     assert (backend.name, why) == ("local", "BROKER_BACKEND=local")
     assert backend.state == (tmp_path / "node").resolve()
