@@ -3,7 +3,7 @@
 Each function draws on a new figure (or the ``ax`` given) and returns the Axes; in a notebook
 the figure shows below the cell.
 
-Introduced in lesson 02 (``plot_queue_depth``) and lesson 03 (the others).
+Introduced in lesson 02 (``plot_queue_depth``) and lesson 03 (most others; ``plot_cumulative`` in lesson 11).
 """
 
 import matplotlib.pyplot as plt
@@ -71,6 +71,19 @@ def plot_bars(values, title, xlabel, ylabel, ax=None, reference=None, reference_
         ax.axhline(reference, color="tab:red", linestyle="--", label=reference_label)
         ax.legend(loc="upper right")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return ax
+
+
+def plot_cumulative(times, title, ax=None):
+    """One step line a series of events (``{"published": [0.1, 0.12, ...], ...}``, seconds since
+    the start): how many had happened by each moment. Lesson 11 (flow control)."""
+    ax = _axes(ax)
+    for label, moments in times.items():
+        moments = sorted(moments)
+        ax.step([0, *moments], range(len(moments) + 1), where="post", label=label, linewidth=2)
+    ax.set(title=title, xlabel="time since start (s)", ylabel="messages (total)")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left")
     return ax
 
 

@@ -1,12 +1,14 @@
 """Every exercise's check against wrong answers, on the real broker.
 
-For each exercise of lessons 00-10: at least three wrong answers — left empty (the learner's
+For each exercise of lessons 00-11: at least three wrong answers — left empty (the learner's
 cell as it is), the expected result produced the wrong way or typed in, and a plausible
 mistake — must each get ❌ with a next step; the solution must get ✅; and a second try after a
 wrong one must get ✅ too (the exercise's given cell makes a clean state). A check never raises.
 """
 
+import functools
 import json
+import threading
 import time
 
 import pika
@@ -14,6 +16,7 @@ import pytest
 
 from helpers import checks
 from helpers.amqp import connect, drain, publish
+from helpers.errors import CourseError
 from helpers.management import management_api
 from helpers.ops.prometheus import samples
 from helpers.lab.rpc import RpcClient, RpcServer, RpcTimeout
@@ -685,3 +688,130 @@ def test_a_check_never_raises_whatever_it_is_given(capsys, name, wrong):
                 if parameter.default is inspect.Parameter.empty]
     function(*[wrong] * len(required))  # a learner's leftover placeholder, a number, a string
     assert verdict(capsys) == "❌"
+
+
+# -- lesson 11 --------------------------------------------------------------------------------
+def worker_left_empty(queue, handle, stop):
+    ...
+
+
+def worker_as_given(queue, handle, stop):
+    """The exercise's starting point: no recovery, and auto_ack."""
+    connection = connect(name="exercise-worker")
+    channel = connection.channel()
+    channel.basic_consume(queue, lambda channel, method, properties, body: handle(body.decode()), auto_ack=True)
+    while not stop.is_set():
+        connection.process_data_events(time_limit=0.2)
+    connection.close()
+
+
+def worker_handles_typed_in_jobs(queue, handle, stop):
+    for number in range(30):  # the job names the check uses, without consuming anything
+        handle(f"job-{number:02d}")
+    stop.wait(10)
+
+
+def recovering_worker(auto_ack=False, ack=True):
+    def consume_with_recovery(queue, handle, stop):
+        while not stop.is_set():
+            try:
+                connection = connect(name="exercise-worker")
+                channel = connection.channel()
+                channel.basic_qos(prefetch_count=10)
+
+                def on_message(channel, method, properties, body):
+                    handle(body.decode())
+                    if ack and not auto_ack:
+                        channel.basic_ack(method.delivery_tag)
+
+                channel.basic_consume(queue, on_message, auto_ack=auto_ack)
+                while not stop.is_set():
+                    connection.process_data_events(time_limit=0.2)
+                connection.close()
+            except (pika.exceptions.AMQPConnectionError, CourseError):
+                stop.wait(0.5)
+    return consume_with_recovery
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (worker_left_empty, "❌"), (worker_as_given, "❌"), (worker_handles_typed_in_jobs, "❌"),
+    (recovering_worker(auto_ack=True), "❌"), (recovering_worker(ack=False), "❌"), (recovering_worker(), "✅"),
+], ids=["left empty", "as given", "typed-in jobs", "recovers with auto_ack", "recovers, never acks", "solution"])
+def test_11_exercise_1_survives_a_cut_connection(capsys, answer, expected):
+    checks.check_survives_cut_connection(answer, queue="pytest-recovery-exercise")
+    assert verdict(capsys) == expected
+
+
+def test_11_exercise_1_a_second_try_after_a_wrong_one(capsys):
+    checks.check_survives_cut_connection(worker_as_given, queue="pytest-recovery-exercise-2")
+    assert verdict(capsys) == "❌"
+    checks.check_survives_cut_connection(recovering_worker(), queue="pytest-recovery-exercise-2")
+    assert verdict(capsys) == "✅"
+
+
+def long_job_connection(heartbeat):
+    return lambda: connect(name="long-job-worker", heartbeat=heartbeat)
+
+
+def long_jobs_in_threads(prefetch=1, ack=True):
+    def run_long_jobs(connection, queue, do_job, count):
+        channel = connection.channel()
+        if prefetch is not None:
+            channel.basic_qos(prefetch_count=prefetch)
+        finished = []
+
+        def after_work(delivery_tag):
+            if ack:
+                channel.basic_ack(delivery_tag)
+            finished.append(delivery_tag)
+
+        def on_job(channel, method, properties, body):
+            def work():
+                do_job(body)
+                connection.add_callback_threadsafe(functools.partial(after_work, method.delivery_tag))
+            threading.Thread(target=work, daemon=True).start()
+
+        channel.basic_consume(queue, on_job)
+        deadline = time.monotonic() + 30
+        while len(finished) < count and time.monotonic() < deadline:
+            connection.process_data_events(time_limit=0.2)
+        channel.close()
+    return run_long_jobs
+
+
+def long_jobs_in_the_io_thread(connection, queue, do_job, count):
+    channel = connection.channel()
+    channel.basic_qos(prefetch_count=1)
+    done = []
+
+    def on_job(channel, method, properties, body):
+        do_job(body)  # holds pika's I/O loop: no heartbeats meanwhile
+        channel.basic_ack(method.delivery_tag)
+        done.append(body)
+
+    channel.basic_consume(queue, on_job)
+    deadline = time.monotonic() + 30
+    while len(done) < count and time.monotonic() < deadline:
+        connection.process_data_events(time_limit=0.2)
+
+
+def long_jobs_typed_in(connection, queue, do_job, count):
+    for body in (b"job-a", b"job-b"):  # the check's job names, not taken from the queue
+        do_job(body)
+
+
+@pytest.mark.parametrize("connect_for_long_jobs", [lambda: None, long_job_connection(0), long_job_connection(1),
+                                                   long_job_connection(600)],
+                         ids=["left empty", "heartbeats off", "1 s", "600 s"])
+def test_11_exercise_2_a_wrong_heartbeat(capsys, connect_for_long_jobs):
+    checks.check_long_jobs(connect_for_long_jobs, long_jobs_in_threads(), queue="pytest-long-jobs-exercise")
+    assert verdict(capsys) == "❌"
+
+
+@pytest.mark.parametrize("run_long_jobs, expected", [
+    (lambda connection, queue, do_job, count: None, "❌"), (long_jobs_typed_in, "❌"), (long_jobs_in_the_io_thread, "❌"),
+    (long_jobs_in_threads(prefetch=None), "❌"), (long_jobs_in_threads(ack=False), "❌"), (long_jobs_in_threads(), "✅"),
+], ids=["left empty", "typed in", "work in the I/O thread", "no prefetch", "never acks", "solution"])
+def test_11_exercise_2_long_jobs(capsys, run_long_jobs, expected):
+    checks.check_long_jobs(long_job_connection(10), run_long_jobs, queue="pytest-long-jobs-exercise")
+    assert verdict(capsys) == expected

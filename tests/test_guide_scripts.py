@@ -1,4 +1,4 @@
-"""The guide's four scripts (notebooks/scripts/), run as a learner runs them, against the real broker.
+"""The guide's scripts (notebooks/scripts/), run as a learner runs them, against the real broker.
 
 The scripts use the fixed queue names 'hello', 'tasks' and 'tasks.failed' (where the worker's
 failed jobs are dead-lettered); each test starts with them deleted.
@@ -211,7 +211,14 @@ def test_broker_down_gives_one_line_and_status_1(script):
     assert "make broker" in lines[0] and "python -m helpers.ops.broker up" in lines[0]
 
 
-@pytest.mark.parametrize("script", ALL_SCRIPTS)
+def test_the_resilient_worker_gives_up_on_a_missing_broker_with_one_line():
+    result = run("resilient_worker.py", "--give-up-after", "1", url="amqp://devuser:devpassword@127.0.0.1:1/", timeout=5)
+    assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "127.0.0.1:1 for 1 s" in lines[0] and "make broker" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("script", [*ALL_SCRIPTS, "resilient_worker.py"])
 def test_refused_login_gives_one_line_and_status_1(script):
     params = pika.URLParameters(AMQP_URL)
     url = f"amqp://devuser:not-the-password-{uuid.uuid4().hex[:8]}@{params.host}:{params.port}/"
@@ -252,7 +259,7 @@ def read_until(process, text):
     return "".join(seen)
 
 
-@pytest.mark.parametrize("script", ["receive.py", "worker.py"])
+@pytest.mark.parametrize("script", ["receive.py", "worker.py", "resilient_worker.py"])
 def test_ctrl_c_exits_cleanly(script):
     process, killer = start(script)
     try:
@@ -284,3 +291,43 @@ def test_ctrl_c_mid_job_puts_the_job_back():
     assert "Done" not in out
     # The job it had not acked is back in the queue with the two it never got.
     assert wait_for_count("tasks", 3) == 3
+
+
+def publish_job(job_id, duration):
+    connection, channel = open_channel()
+    try:
+        channel.queue_declare(queue="tasks.failed", durable=True)
+        channel.queue_declare(queue="tasks", durable=True,
+                              arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "tasks.failed"})
+        job = {"job_id": job_id, "operation": "generate-report", "payload": {"report": job_id}, "duration": duration}
+        channel.basic_publish("", "tasks", json.dumps(job), pika.BasicProperties(delivery_mode=2))
+    finally:
+        connection.close()
+
+
+def test_the_resilient_worker_keeps_its_connection_through_a_job_longer_than_its_heartbeat():
+    publish_job("long-report", duration=4)  # four 1 s heartbeats
+    result = run("resilient_worker.py", "--heartbeat", "1", "--idle-timeout", "1", timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert lines_with(result.stdout, "Done generate-report") and not lines_with(result.stdout, "Connection lost")
+    assert wait_for_count("tasks", 0) == 0 and message_count("tasks.failed") == 0
+
+
+def test_the_resilient_worker_connects_again_after_its_connection_is_cut_and_does_every_job():
+    from helpers.management import management_api
+
+    assert run("enqueue_tasks.py").returncode == 0
+    process, killer = start("resilient_worker.py", "--idle-timeout", "2")
+    try:
+        first = read_until(process, "Done")  # the first job is done: now the broker cuts the connection
+        management_api().close_connection("resilient-worker", reason="Closed by a test")
+        out, err = process.communicate(timeout=15)
+    finally:
+        killer.cancel()
+        process.kill()
+    out = first + out
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert lines_with(out, "Connection lost (ConnectionClosedByBroker)") and lines_with(out, "Connected again")
+    assert {job for job in JOBS if lines_with(out, f"Done {job}")} == set(JOBS)
+    assert message_count("tasks") == 0 and message_count("tasks.failed") == 0

@@ -12,10 +12,12 @@ Three backends, chosen in this order (``BROKER_BACKEND=docker|local|existing`` f
   the project, listening on 127.0.0.1 only. The package is installed where that can be done
   (apt as root or with non-interactive sudo); elsewhere the exact command is printed.
 
-This is the only module that knows how the broker was started; lessons call ``restart()`` to
-show what survives a restart, and the rest of ``helpers`` only knows URLs from ``config``.
+This is the only module that knows how the broker was started. Lessons call ``restart()`` to
+show what survives a restart (lesson 06), and ``shut_down()``/``start_up()``,
+``changed_settings()``, ``memory_alarm()`` and ``log_lines()`` to stop, change or read the
+running broker for a while (lesson 11); the rest of ``helpers`` only knows URLs from ``config``.
 
-Introduced in lesson 00 (``restart`` in lesson 06).
+Introduced in lesson 00 (``restart`` in lesson 06, the others in lesson 11).
 """
 
 import argparse
@@ -24,7 +26,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import re
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..config import PROJECT_DIR, env, settings
@@ -445,6 +449,109 @@ def restart():
     started = time.monotonic()
     backend.restart()
     say(f"Broker restarted ({backend.name}) in {time.monotonic() - started:.1f} s.")
+
+
+# -- changing the running broker for a while (lesson 11) ----------------------------------------
+def _operator_command(action):
+    """``rabbitmqctl`` on the course's broker (run in the container for Docker); a broker the
+    course did not start gets a one-line refusal instead."""
+    backend, _ = choose_backend()
+    if backend.name == "existing":
+        backend._not_ours(action)
+    return backend.ctl
+
+
+def _settings(ctl, keys):
+    """Settings of the running broker as Erlang prints them (``1800000``), None where unset."""
+    printed = ctl("eval", f"[application:get_env(rabbit, Key) || Key <- [{', '.join(keys)}]].").stdout
+    found = re.findall(r"\{ok,(\{[^{}]*\}|[^{},\]]*)\}|undefined", "".join(printed.split()))
+    return [value or None for value in found]
+
+
+@contextmanager
+def changed_settings(**values):
+    """Run a with-block with some of the running broker's settings changed, then put them back.
+
+        with broker.changed_settings(consumer_timeout=3000):   # milliseconds
+
+    does ``rabbitmqctl eval 'application:set_env(rabbit, consumer_timeout, 3000).'``, which is
+    what ``consumer_timeout = 3000`` in rabbitmq.conf sets at start. Only for a broker the
+    course started: a lesson changes its own broker, never somebody else's."""
+    ctl = _operator_command("change the settings of")
+    before = dict(zip(values, _settings(ctl, list(values)), strict=True))
+    ctl("eval", ", ".join(f"application:set_env(rabbit, {key}, {int(value)})" for key, value in values.items()) + ".")
+    try:
+        yield
+    finally:
+        ctl("eval", ", ".join(f"application:unset_env(rabbit, {key})" if value is None else
+                              f"application:set_env(rabbit, {key}, {value})" for key, value in before.items()) + ".")
+
+
+def log_lines(containing):
+    """The broker's log lines that contain ``containing``, oldest first, each without its time and
+    process id (``missed heartbeats from client, timeout: 1s``): what the broker said about it."""
+    backend, _ = choose_backend()
+    if backend.name == "existing":
+        backend._not_ours("read the log of")
+    if backend.name == "docker":
+        text = backend.compose("logs", "--no-color", "--no-log-prefix", "rabbitmq", timeout=30).stdout
+    else:
+        log_file = backend.state / "log" / f"{backend.node_name}.log"
+        text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    lines = [line for line in text.splitlines() if containing in line]
+    return [re.sub(r"^\S+ \S+ \[\w+\] <[\d.]+> ", "", line) for line in lines]
+
+
+def _watermark_argument(printed):
+    """``rabbitmqctl set_vm_memory_high_watermark``'s arguments for a watermark as Erlang prints it:
+    ``0.4`` or ``{relative,0.4}`` (a fraction of the memory), ``{absolute,1073741824}`` (bytes)."""
+    absolute = re.fullmatch(r"\{absolute,\s*(\d+)\}", printed or "")
+    if absolute:
+        return ["absolute", absolute.group(1)]
+    relative = re.fullmatch(r"(?:\{relative,\s*)?([0-9.]+)\}?", printed or "")
+    return [relative.group(1) if relative else "0.4"]
+
+
+@contextmanager
+def memory_alarm():
+    """Run a with-block with the broker's memory alarm raised, then clear it.
+
+    ``rabbitmqctl set_vm_memory_high_watermark 0.0000001`` puts the limit below what the node
+    already uses, so the alarm goes off at once: the broker blocks every connection that
+    publishes. At the end the watermark goes back to what it was (rabbitmq.conf's 0.4)."""
+    ctl = _operator_command("raise a memory alarm on")
+    before = _watermark_argument(_settings(ctl, ["vm_memory_high_watermark"])[0])
+    ctl("set_vm_memory_high_watermark", "0.0000001")
+    try:
+        yield
+    finally:
+        ctl("set_vm_memory_high_watermark", *before)
+
+
+def shut_down():
+    """Stop the broker and leave it stopped until ``start_up()`` (lesson 11 shows its clients
+    retrying meanwhile). A broker the course did not start gets a one-line refusal."""
+    backend, _ = choose_backend()
+    if backend.name == "existing":
+        backend._not_ours("stop")
+    started = time.monotonic()
+    if backend.name == "docker":
+        backend.compose("stop", "rabbitmq")  # stopped, not removed: start_up() starts it again
+    else:
+        backend.down()
+    say(f"Broker stopped ({backend.name}) in {time.monotonic() - started:.1f} s.")
+
+
+def start_up():
+    """Start the broker that ``shut_down()`` stopped, and wait until it is ready."""
+    backend, _ = choose_backend()
+    started = time.monotonic()
+    if backend.name == "docker":
+        backend.compose("start", "rabbitmq")
+        wait_until_ready()
+    else:
+        backend.up()
+    say(f"Broker started ({backend.name}) in {time.monotonic() - started:.1f} s.")
 
 
 def reset():
