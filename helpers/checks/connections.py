@@ -67,98 +67,147 @@ def _described(error):
 @check
 def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercise", jobs=30):
     """Lesson 11, exercise 1: ``consume_with_recovery(queue, handle, stop)`` must go on after the
-    broker closes its connection, and handle every job with nothing lost. The check cuts the
-    connection of whatever consumes ``queue`` after 5 jobs, through the management API."""
+    broker closes its connection, and handle every job with nothing lost. In the middle of the
+    sixth job the check closes, through the management API, the connection of whatever consumes
+    ``queue``, as if the worker had died there: that job must come back and be handled again."""
     if not callable(consume_with_recovery):
-        return report(False, "", f"consume_with_recovery is {consume_with_recovery!r}, not a function: run its cell first.")
+        return report(False, "", f"consume_with_recovery is a {type(consume_with_recovery).__name__}, not a function: "
+                                 "run its cell first.")
     api = management_api()
     expected = [f"job-{number:02d}" for number in range(jobs)]
     _fresh_queue(queue, expected)
-    handled = []
+    handled, cut = [], {}
+
+    def consumers_of_queue():
+        consumers = api.consumers()
+        return consumers[consumers["queue"] == queue]["ack_required"].tolist()
 
     def handle(body):
+        name = body.decode() if isinstance(body, bytes) else str(body)
+        if len(handled) == 5 and not cut:  # the sixth job: the connection goes in the middle of it
+            cut["acks required"] = poll(consumers_of_queue, timeout=3)
+            cut["job"] = name
+            if cut["acks required"]:
+                api.close_connections_consuming(queue, reason="Closed by the exercise check")
+            time.sleep(0.2)
+            return  # not done: a worker that died here did not finish it
         time.sleep(0.05)  # a short job
-        handled.append(body.decode() if isinstance(body, bytes) else body)
+        handled.append(name)
 
     stop = threading.Event()
     thread, errors = _run_in_thread(consume_with_recovery, queue, handle, stop)
     try:
-        poll(lambda: len(handled) >= 5 or not thread.is_alive(), timeout=5)
-        if len(handled) < 5:
-            if errors:
-                return report(False, "", f"Before any cut, your function raised {_described(errors[0])}.")
-            if not thread.is_alive():
-                return report(False, "", f"Your function returned at once, having handled {len(handled)} jobs: it must "
-                                         "consume until stop is set (loop on connection.process_data_events).")
-            return report(False, "", f"In 5 s it handled {len(handled)} of {jobs} jobs: does it basic_consume from "
-                                     "queue and call handle(body) for each message?")
-        def consumers_of_queue():
-            consumers = api.consumers()
-            return consumers[consumers["queue"] == queue]["ack_required"].tolist()
-        acks_required = poll(consumers_of_queue, timeout=5)
-        if not acks_required:
-            return report(False, "", f"The broker lists no consumer on '{queue}': take the jobs with basic_consume.")
-        api.close_connections_consuming(queue, reason="Closed by the exercise check")
-        stalled = _stalled_after(handled, seconds=6)
-        poll(lambda: set(handled) >= set(expected) or not thread.is_alive() or stalled(), timeout=12)
+        poll(lambda: cut or not thread.is_alive(), timeout=5)
+        if cut.get("acks required"):
+            stalled = _stalled_after(handled, seconds=6)
+            poll(lambda: set(handled) >= set(expected) or not thread.is_alive() or stalled(), timeout=12)
+        ended_by_itself = not thread.is_alive()
     finally:
         stop.set()
         thread.join(timeout=3)
+    if not cut:
+        if errors:
+            return report(False, "", f"Before any cut, your function raised {_described(errors[0])}.")
+        if ended_by_itself:
+            return report(False, "", f"Your function returned at once, having handled {len(handled)} jobs: it must "
+                                     "consume until stop is set (loop on connection.process_data_events).")
+        return report(False, "", f"In 5 s it handled {len(handled)} of {jobs} jobs: does it basic_consume from "
+                                 "queue and call handle(body) for each message?")
+    if not cut["acks required"]:
+        return report(False, "", f"The broker lists no consumer on '{queue}': take the jobs with basic_consume.")
     left = _ready_in(queue)
     missing = sorted(set(expected) - set(handled))
+    reconnect = "Wrap it in a loop: on pika.exceptions.AMQPConnectionError (and AMQPChannelError), wait a little and connect again."
     if errors:
         return report(False, "", f"After the broker closed its connection, your function ended with {_described(errors[0])}. "
-                                 "Catch pika.exceptions.AMQPConnectionError, wait a little, and connect again in a loop.")
+                                 + reconnect)
     if thread.is_alive():
-        return report(False, "", "Your function did not return within 3 s of stop being set: check stop in each loop.")
-    if not all(acks_required):
+        return report(False, "", "Your function did not return within 3 s of stop being set: check stop in each loop. "
+                                 "It still runs in this kernel: restart the kernel (Kernel → Restart) before trying again.")
+    if ended_by_itself and missing:
+        return report(False, "", "Your function returned after the broker closed its connection, before stop was set. " + reconnect)
+    if not all(cut["acks required"]):
         return report(False, "", "The broker sent the jobs with auto_ack=True: it forgot each job as it sent it, so a "
                                  "worker that dies loses every job in its hands. Ack each job after handle(body) instead.")
     if left and len(set(handled)) + left > jobs:
         return report(False, "", f"{left} jobs are back in the queue, some of them already handled: your function never "
                                  "acknowledged them. Call channel.basic_ack(method.delivery_tag) after handle(body).")
+    if cut["job"] in missing and not left:
+        return report(False, "", f"{cut['job']}, whose connection was cut in the middle of handle(body), never came back: "
+                                 "it had been acknowledged before its work was done. Ack after handle(body), never before.")
     if missing and not left:
         return report(False, "", f"{len(missing)} of {jobs} jobs were never handled, and the queue is empty: they were lost "
-                                 f"(first: {missing[0]}). Ack each job after handle(body), never before.")
+                                 f"(first: {missing[0]}). Take them with basic_consume and ack each after handle(body).")
     if missing:
         return report(False, "", f"{len(missing)} of {jobs} jobs were never handled and {left} still wait in the queue: "
                                  "after the cut, did your function connect and consume again?")
     if left:
         return report(False, "", f"Every job was handled, but {left} are back in the queue: they were never acknowledged. "
                                  "Call channel.basic_ack(method.delivery_tag) after handle(body).")
-    report(True, f"All {jobs} jobs handled, though the broker closed the connection midway, and the queue is empty: "
-                 "nothing lost.", "")
+    report(True, f"All {jobs} jobs handled, the one cut in the middle included, and the queue is empty: nothing lost.", "")
 
 
 LONG_JOB_SECONDS = {"job-a": 4.0, "job-b": 1.0}  # 30 s jobs, time compressed: longer than two 1 s heartbeats
+
+
+def _with_acks_recorded(connection, ack_threads):
+    """Make ``connection.channel()`` give channels whose ``basic_ack`` notes the thread it was
+    called from: a BlockingConnection belongs to one thread, acks included."""
+    open_channel = connection.channel
+
+    def channel(*args, **kwargs):
+        opened = open_channel(*args, **kwargs)
+        basic_ack = opened.basic_ack
+
+        def recorded_ack(*ack_args, **ack_kwargs):
+            ack_threads.add(threading.current_thread().name)
+            return basic_ack(*ack_args, **ack_kwargs)
+        opened.basic_ack = recorded_ack
+        return opened
+    connection.channel = channel
+
+
+def _agreed_heartbeat(api, connect_for_long_jobs):
+    """Call the learner's ``connect_for_long_jobs()`` and read the heartbeat the broker agreed to
+    for the connection it opened (found as the one 'long-job-worker' that was not there before).
+    Returns (heartbeat, None), or (None, what is wrong)."""
+    import pika
+
+    def addresses():
+        frame = api.connections()
+        return dict(zip(frame[frame["connection_name"] == "long-job-worker"]["name"],
+                        frame[frame["connection_name"] == "long-job-worker"]["heartbeat"]))
+    before = addresses()
+    returned = connect_for_long_jobs()
+    try:
+        if not isinstance(returned, pika.BlockingConnection):
+            return None, (f"connect_for_long_jobs() returned a {type(returned).__name__}, not a connection: "
+                          "return pika.BlockingConnection(parameters(\"long-job-worker\", heartbeat=...)).")
+        new = poll(lambda: {name: beat for name, beat in addresses().items() if name not in before}, timeout=5)
+        if not new:
+            return None, ("The broker lists no new connection named 'long-job-worker': "
+                          "connect with parameters(\"long-job-worker\", heartbeat=...).")
+        return int(next(iter(new.values())) or 0), None
+    finally:
+        opened = returned if isinstance(returned, pika.BlockingConnection) else getattr(returned, "connection", None)
+        if isinstance(opened, pika.BlockingConnection) and opened.is_open:
+            opened.close()
 
 
 @check
 def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exercise"):
     """Lesson 11, exercise 2: a heartbeat the broker agrees to between 5 and 60 s, and a
     ``run_long_jobs(connection, queue, do_job, count)`` that keeps the connection alive through
-    jobs longer than its heartbeat, with prefetch 1, each job done once and acked."""
+    jobs longer than its heartbeat: consumed with acks, prefetch 1, each job done once and acked
+    after its work, from the connection's own thread."""
     import pika
 
     api = management_api()
     if not callable(connect_for_long_jobs) or not callable(run_long_jobs):
         return report(False, "", "connect_for_long_jobs and run_long_jobs must both be functions: run their cell first.")
-    connection = connect_for_long_jobs()
-    if not isinstance(connection, pika.BlockingConnection):
-        return report(False, "", f"connect_for_long_jobs() returned {connection!r}, not a connection: "
-                                 "return pika.BlockingConnection(parameters(\"long-job-worker\", heartbeat=...)).")
-    try:
-        def heartbeats_listed():
-            frame = api.connections()
-            return frame[frame["connection_name"] == "long-job-worker"]["heartbeat"].tolist()
-        listed = poll(heartbeats_listed, timeout=5)
-        if not listed:
-            return report(False, "", "The broker lists no connection named 'long-job-worker': "
-                                     "connect with parameters(\"long-job-worker\", heartbeat=...).")
-        heartbeat = int(listed[-1] or 0)
-    finally:
-        if connection.is_open:
-            connection.close()
+    heartbeat, problem = _agreed_heartbeat(api, connect_for_long_jobs)
+    if problem:
+        return report(False, "", problem)
     if heartbeat == 0:
         return report(False, "", "Heartbeats are off (0): a worker whose machine died would keep its job unacknowledged "
                                  "until TCP gives up, which can take many minutes. Choose between 5 and 60 s.")
@@ -170,21 +219,29 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
                                  "The heartbeat need not cover the job when the work runs in a thread: choose 5 to 60 s.")
 
     _fresh_queue(queue, list(LONG_JOB_SECONDS))
-    done, prefetches = [], set()
+    done, running, overlapped = [], [], []
+    prefetches, acks_required, ack_threads = set(), set(), set()
 
     def do_job(body):
         name = body.decode() if isinstance(body, bytes) else str(body)
+        if running:
+            overlapped.append(name)  # started while another job was still being done
+        running.append(name)
         time.sleep(LONG_JOB_SECONDS.get(name, 1.0))
+        running.remove(name)
         done.append(name)
 
     compressed = connect(heartbeat=1, name="long-jobs-check")  # time compressed ten-fold
+    _with_acks_recorded(compressed, ack_threads)
     thread, errors = _run_in_thread(run_long_jobs, compressed, queue, do_job, len(LONG_JOB_SECONDS))
     still_running = True
     try:
         give_up_at = time.monotonic() + 12  # about twice what a right answer takes
         while thread.is_alive() and len(done) < len(LONG_JOB_SECONDS) and time.monotonic() < give_up_at:
             consumers = api.consumers()
-            prefetches |= set(consumers[consumers["queue"] == queue]["prefetch_count"].dropna().astype(int))
+            mine = consumers[consumers["queue"] == queue]
+            prefetches |= set(mine["prefetch_count"].dropna().astype(int))
+            acks_required |= set(mine["ack_required"].dropna())
             thread.join(timeout=0.3)
         thread.join(timeout=max(0.0, give_up_at - time.monotonic()))
         survived = (api.connections()["connection_name"] == "long-jobs-check").any()  # the broker's view
@@ -202,13 +259,13 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
             except pika.exceptions.AMQPError:
                 pass  # the broker closed it already: the verdict below says why
     left = _ready_in(queue)
-    if not prefetches and left == len(LONG_JOB_SECONDS):
-        return report(False, "", f"The broker saw no consumer on '{queue}' and both jobs are still there: "
-                                 "take the jobs from the queue with basic_consume.")
+    if not prefetches:
+        return report(False, "", f"The broker saw no consumer on '{queue}': take the jobs with basic_consume "
+                                 "(and basic_qos), not by other means.")
     if errors and isinstance(errors[0], pika.exceptions.AMQPConnectionError) or not survived:
-        return report(False, "", "The broker closed the connection during a 4 s job with a 1 s heartbeat (missed heartbeats): "
-                                 "do_job ran in pika's I/O thread. Run it in a thread and ack through "
-                                 "connection.add_callback_threadsafe, while the I/O loop runs process_data_events.")
+        return report(False, "", "The broker closed the connection during a 4 s job with a 1 s heartbeat: no heartbeat went "
+                                 "out meanwhile. Run do_job in a thread of its own, and keep calling "
+                                 "connection.process_data_events while it runs; ack through connection.add_callback_threadsafe.")
     if errors:
         return report(False, "", f"run_long_jobs raised {_described(errors[0])}.")
     if still_running and unacked:
@@ -219,10 +276,20 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
         return report(False, "", "run_long_jobs did not return within 12 s: return once count jobs are done and acked.")
     if not done:
         return report(False, "", "run_long_jobs returned without doing any job: consume from queue and call do_job(body).")
-    if prefetches and prefetches != {1}:
+    if False in acks_required:
+        return report(False, "", "The broker sent the jobs with auto_ack=True (so it ignores the prefetch, and a worker that "
+                                 "dies loses its job): consume with manual acks and ack each job after its work.")
+    if prefetches != {1}:
         seen = ", ".join("unlimited (0)" if value == 0 else str(value) for value in sorted(prefetches))
-        return report(False, "", f"The broker saw a prefetch of {seen}: jobs of 30 s would wait behind each other on one "
-                                 "worker (their acknowledgement timeout running) while other workers idle. Use basic_qos(prefetch_count=1).")
+        return report(False, "", f"The broker saw a prefetch of {seen}: it hands this worker several 30 s jobs at once, which "
+                                 "a free worker could be doing, and their acknowledgement timeout runs meanwhile. "
+                                 "Use basic_qos(prefetch_count=1).")
+    if overlapped:
+        return report(False, "", f"{overlapped[0]} started while another job was still being done: with prefetch 1 that "
+                                 "means the first was acked before its work ended. Ack after do_job(body) returns.")
+    if ack_threads - {"exercise-check"}:
+        return report(False, "", "basic_ack was called from the job's thread: a BlockingConnection belongs to the thread that "
+                                 "runs it. Hand the ack back with connection.add_callback_threadsafe.")
     if len(done) != len(set(done)) or set(done) != set(LONG_JOB_SECONDS):
         return report(False, "", f"The jobs were done as {done}: each of {sorted(LONG_JOB_SECONDS)} should be done once.")
     if left:

@@ -7,9 +7,10 @@
 Three changes from worker.py, each from lesson 11:
 - each job runs in a thread of its own, and its ack goes back to the connection's thread through
   connection.add_callback_threadsafe, so that heartbeats flow however long the job takes;
-- after a lost connection (a broker restart, a network cut, a missed heartbeat) it connects
-  again, waiting a little longer after each failed attempt (0.5, 1, 2... up to 30 s), declares the
-  queues again and goes on; after --give-up-after seconds without a broker it stops;
+- after a lost connection or channel (a broker restart, a network cut, a missed heartbeat, an
+  ack timeout) it connects again, waiting a little longer after each failed attempt (0.5, 1,
+  2... up to 30 s), declares the queues again and goes on; after --give-up-after seconds
+  without a broker it stops;
 - a refused login stops it at once: waiting will not fix a wrong password.
 It takes the same jobs as worker.py, from the same queue 'tasks' (python scripts/enqueue_tasks.py).
 """
@@ -85,6 +86,9 @@ def consume(connection, args, activity):
     channel.basic_consume(queue=TASK_QUEUE, on_message_callback=on_message)
     while True:
         connection.process_data_events(time_limit=0.5)  # heartbeats and acks go out here
+        if channel.is_closed:  # the broker closed the channel (an ack timeout): start afresh
+            connection.close()
+            raise pika.exceptions.ChannelWrongStateError("the broker closed the channel")
         idle = time.monotonic() - activity["last"]
         if args.idle_timeout is not None and not running and idle > args.idle_timeout:
             print(f" [*] Nothing for {args.idle_timeout:g} s, stopping")
@@ -131,7 +135,9 @@ def main():
         try:
             if consume(connection, args, activity):
                 return
-        except pika.exceptions.AMQPConnectionError as error:
+        except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as error:
+            if connection.is_open:
+                connection.close()
             print(f" [!] Connection lost ({type(error).__name__}); connecting again")
 
 
