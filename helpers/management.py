@@ -62,6 +62,23 @@ class ManagementAPI:
     def get(self, path, **params):
         return self.request("GET", path, params=params or None)
 
+    def put(self, path, body):
+        """Create or replace what ``/api/<path>`` names (a user, a vhost, permissions). Lesson 12."""
+        return self.request("PUT", path, json=body)
+
+    def post(self, path, body):
+        """Send ``body`` to ``/api/<path>`` (lesson 12 imports definitions this way)."""
+        return self.request("POST", path, json=body)
+
+    def delete(self, path):
+        """Delete what ``/api/<path>`` names; nothing happens if it does not exist. Lesson 12."""
+        try:
+            return self.request("DELETE", path)
+        except CourseError as error:
+            if str(error).startswith("Not found"):
+                return None
+            raise
+
     def vhost_path(self, kind, name=None):
         """``queues/%2F`` or ``queues/%2F/<name>``: the API path of an object in our vhost."""
         path = f"{kind}/{_quote(self.vhost)}"

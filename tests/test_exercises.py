@@ -1,6 +1,6 @@
 """Every exercise's check against wrong answers, on the real broker.
 
-For each exercise of lessons 00-11: at least three wrong answers — left empty (the learner's
+For each exercise of lessons 00-12: at least three wrong answers — left empty (the learner's
 cell as it is), the expected result produced the wrong way or typed in, and a plausible
 mistake — must each get ❌ with a next step; the solution must get ✅; and a second try after a
 wrong one must get ✅ too (the exercise's given cell makes a clean state). A check never raises.
@@ -10,12 +10,14 @@ import functools
 import json
 import threading
 import time
+from urllib.parse import quote
 
 import pika
 import pytest
 
 from helpers import checks
 from helpers.amqp import connect, drain, publish
+from helpers.config import settings
 from helpers.errors import CourseError
 from helpers.management import management_api
 from helpers.ops.prometheus import samples
@@ -857,4 +859,116 @@ def test_11_exercise_2_a_wrong_heartbeat(capsys, connect_for_long_jobs):
         "acks from the job's thread", "loop sleeps", "basic_get", "solution"])
 def test_11_exercise_2_long_jobs(capsys, run_long_jobs, expected):
     checks.check_long_jobs(long_job_connection(10), run_long_jobs, queue="pytest-long-jobs-exercise")
+    assert verdict(capsys) == expected
+
+
+# -- lesson 12 --------------------------------------------------------------------------------
+@pytest.fixture
+def audit_queues():
+    """The vhosts and queues of lesson 12's exercise 1, and no user 'auditor' yet."""
+    api = management_api()
+    api.delete("users/auditor")
+    for vhost in ("team-a", "team-b"):
+        api.put(f"vhosts/{vhost}", {})
+    me = settings().user
+    api.put(f"permissions/team-a/{me}", {"configure": ".*", "write": ".*", "read": ".*"})
+    current = settings()
+    params = pika.ConnectionParameters(current.amqp_host, current.amqp_port, "team-a",
+                                       pika.PlainCredentials(current.user, current.password))
+    with pika.BlockingConnection(params) as connection:
+        channel = connection.channel()
+        for queue in ("audit.log", "audit.log.old", "audit.archive"):
+            channel.queue_declare(queue, durable=True)
+            channel.basic_publish("", queue, f"an entry in {queue}")
+    yield api
+    api.delete("users/auditor")
+    for vhost in ("team-a", "team-b"):
+        api.delete(f"vhosts/{vhost}")
+
+
+NOTHING = {"configure": "", "write": "", "read": ""}
+
+
+@pytest.mark.parametrize("password, permissions, expected", [
+    (None, {}, "❌"),  # left empty: no user
+    ("another-password", {"team-a": {**NOTHING, "read": "^audit\\.log$"}}, "❌"),
+    ("right", {}, "❌"),  # a user with no permissions
+    ("right", {"team-a": {"configure": ".*", "write": ".*", "read": ".*"}}, "❌"),
+    ("right", {"team-a": {**NOTHING, "read": ".*"}}, "❌"),
+    ("right", {"team-a": {**NOTHING, "read": "audit.log"}}, "❌"),  # unanchored: audit.log.old too
+    ("right", {"team-a": {**NOTHING, "write": ".*", "read": "^audit\\.log$"}}, "❌"),
+    ("right", {"team-a": {**NOTHING, "configure": ".*", "read": "^audit\\.log$"}}, "❌"),
+    ("right", {"team-a": {**NOTHING, "read": "^audit\\.log$"}, "/": {**NOTHING, "read": "^audit\\.log$"}}, "❌"),
+    ("right", {"team-a": {**NOTHING, "read": "^audit\\.log$"}}, "✅"),
+], ids=["left empty", "another password", "no permissions", "everything", "read all", "unanchored", "may write",
+        "may configure", "another vhost too", "solution"])
+def test_12_exercise_1_read_only_access(audit_queues, capsys, password, permissions, expected):
+    if password is not None:
+        audit_queues.put("users/auditor", {"password": password, "tags": ""})
+    for vhost, rights in permissions.items():
+        audit_queues.put(f"permissions/{quote(vhost, safe='')}/auditor", rights)
+    checks.check_read_only_access("auditor", "right", vhost="team-a", queue="audit.log")
+    assert verdict(capsys) == expected
+
+
+@pytest.fixture(scope="module")
+def tls_node(tmp_path_factory):
+    """Lesson 12's TLS node, with the lesson's certificates, and the user 'tls-client'."""
+    import trustme
+
+    from helpers.ops.tls_node import TLSNode
+
+    certificates = tmp_path_factory.mktemp("tls")
+    authority = trustme.CA()
+    server = authority.issue_cert("localhost", "127.0.0.1")
+    authority.cert_pem.write_to_path(str(certificates / "ca.pem"))
+    server.cert_chain_pems[0].write_to_path(str(certificates / "server.pem"))
+    server.private_key_pem.write_to_path(str(certificates / "server.key"))
+    authority.issue_cert("tls-client", common_name="tls-client").private_key_and_cert_chain_pem.write_to_path(
+        str(certificates / "client.pem"))
+    node = TLSNode(certificates)
+    node.start()
+    node.api().put("users/tls-client", {"password_hash": "", "tags": ""})
+    node.api().put("permissions/%2F/tls-client", {"configure": ".*", "write": ".*", "read": ".*"})
+    yield node
+    node.stop()
+
+
+def tls_answer(context=None, credentials=None, ssl_on=True, client_certificate=True, cafile=True):
+    def tls_client_parameters_for(node):
+        def tls_client_parameters():
+            import ssl
+
+            chosen = context() if context else ssl.create_default_context(
+                cafile=str(node.certificates / "ca.pem") if cafile else None)
+            if client_certificate:
+                chosen.load_cert_chain(str(node.certificates / "client.pem"))
+            return pika.ConnectionParameters(
+                host="localhost", port=node.amqps_port,
+                ssl_options=pika.SSLOptions(chosen, "localhost") if ssl_on else None,
+                credentials=credentials or pika.credentials.ExternalCredentials())
+        return tls_client_parameters
+    return tls_client_parameters_for
+
+
+def unverified_context():
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (lambda node: (lambda: None), "❌"),
+    (tls_answer(ssl_on=False), "❌"),
+    (tls_answer(context=unverified_context), "❌"),
+    (tls_answer(cafile=False), "❌"),
+    (tls_answer(client_certificate=False), "❌"),
+    (tls_answer(credentials=pika.PlainCredentials(settings().user, settings().password)), "❌"),
+    (tls_answer(), "✅"),
+], ids=["left empty", "no TLS", "verifies nothing", "trusts the wrong CAs", "no client certificate", "a password", "solution"])
+def test_12_exercise_2_tls_client_certificate(tls_node, capsys, answer, expected):
+    checks.check_tls_client_certificate(answer(tls_node), tls_node)
     assert verdict(capsys) == expected

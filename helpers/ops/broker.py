@@ -461,10 +461,16 @@ def _operator_command(action):
     return backend.ctl
 
 
+def current_settings(*keys):
+    """Settings of the running broker as Erlang prints them (``["1800000"]``), None where unset:
+    ``current_settings("loopback_users")`` (lesson 12)."""
+    return _settings(_operator_command("read the settings of"), list(keys))
+
+
 def _settings(ctl, keys):
     """Settings of the running broker as Erlang prints them (``1800000``), None where unset."""
     printed = ctl("eval", f"[application:get_env(rabbit, Key) || Key <- [{', '.join(keys)}]].").stdout
-    found = re.findall(r"\{ok,(\{[^{}]*\}|[^{},\]]*)\}|undefined", "".join(printed.split()))
+    found = re.findall(r"\{ok,(\{[^{}]*\}|\[[^\[\]]*\]|[^{},\]]*)\}|undefined", "".join(printed.split()))
     return [value or None for value in found]
 
 

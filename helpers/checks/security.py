@@ -1,0 +1,128 @@
+"""Checks for lesson 12: who may do what, and a TLS login by client certificate.
+
+Each check logs in to the broker the way the learner's answer says and tries things there: the
+broker's own answers (allowed, or refused with ACCESS_REFUSED) are the verdict. Each prints one
+✅/❌ line (see ``helpers.checks.report``).
+"""
+
+import ssl
+
+from ..config import settings
+from .report import check, report
+
+__all__ = ["check_read_only_access", "check_tls_client_certificate"]
+
+
+def _as(user, password, vhost):
+    import pika
+
+    current = settings()
+    return pika.ConnectionParameters(host=current.amqp_host, port=current.amqp_port, virtual_host=vhost,
+                                     credentials=pika.PlainCredentials(user, password), connection_attempts=1,
+                                     socket_timeout=5, blocked_connection_timeout=5)
+
+
+def _allowed(connection, action):
+    """True if the broker lets ``action(channel)`` happen on a fresh channel, False if it refuses it."""
+    import pika
+
+    channel = connection.channel()
+    channel.confirm_delivery()  # a refused publish raises at once
+    try:
+        action(channel)
+    except pika.exceptions.ChannelClosedByBroker as error:
+        if error.reply_code == 403:
+            return False
+        raise
+    if channel.is_open:
+        channel.close()
+    return True
+
+
+@check
+def check_read_only_access(user, password, vhost="team-a", queue="audit.log", others=("audit.log.old", "audit.archive")):
+    """Lesson 12, exercise 1: ``user`` may read ``queue`` in ``vhost`` and nothing else there (not
+    the ``others``, no publishing, no declaring), and may not open another vhost."""
+    import pika
+
+    if not isinstance(user, str) or not isinstance(password, str):
+        return report(False, "", "Give the user's name and password as text, as the exercise's check cell does.")
+    try:
+        connection = pika.BlockingConnection(_as(user, password, vhost))
+    except pika.exceptions.ProbableAuthenticationError:
+        return report(False, "", f"The broker refused the login of '{user}' with AUDITOR_PASSWORD: create the user with "
+                                 "that password (PUT users/<name> with {\"password\": ..., \"tags\": \"\"}).")
+    except pika.exceptions.ProbableAccessDeniedError:
+        return report(False, "", f"'{user}' may log in, but not into the vhost '{vhost}': give it permissions there "
+                                 f"(PUT permissions/{vhost}/{user}).")
+    with connection:
+        def read(name):
+            def take(channel):
+                method, _properties, _body = channel.basic_get(name, auto_ack=False)
+                if method is not None:
+                    channel.basic_nack(method.delivery_tag, requeue=True)  # the message stays
+            return take
+
+        if not _allowed(connection, read(queue)):
+            return report(False, "", f"'{user}' may not read '{queue}': its read pattern must match that name.")
+        readable = [name for name in others if _allowed(connection, read(name))]
+        if readable:
+            return report(False, "", f"'{user}' may also read '{readable[0]}': anchor the read pattern so that it matches "
+                                     f"'{queue}' alone (^...$, with the dot escaped).")
+        if _allowed(connection, lambda channel: channel.basic_publish("", queue, "written by the check")):
+            return report(False, "", f"'{user}' may publish to '{queue}': a read-only user's write pattern matches nothing (\"\").")
+        if _allowed(connection, lambda channel: channel.queue_declare(queue, durable=True)):
+            return report(False, "", f"'{user}' may declare (configure) '{queue}', and so delete it: its configure pattern "
+                                     "matches nothing (\"\").")
+    for other_vhost in ("/", "team-b"):
+        try:
+            pika.BlockingConnection(_as(user, password, other_vhost)).close()
+        except pika.exceptions.ProbableAccessDeniedError:
+            continue
+        return report(False, "", f"'{user}' may also open the vhost '{other_vhost}': give it permissions in '{vhost}' only.")
+    report(True, f"'{user}' may read '{queue}' in '{vhost}', and the broker refuses it everything else it tried.", "")
+
+
+@check
+def check_tls_client_certificate(tls_client_parameters, tls_node):
+    """Lesson 12, exercise 2: parameters that reach the TLS node over TLS, verify the broker, and
+    log in as 'tls-client' by its certificate (EXTERNAL), as the TLS node itself reports."""
+    import pika
+
+    if not callable(tls_client_parameters):
+        return report(False, "", "tls_client_parameters is not a function: run its cell first.")
+    parameters = tls_client_parameters()
+    if not isinstance(parameters, pika.ConnectionParameters):
+        return report(False, "", f"tls_client_parameters() returned a {type(parameters).__name__}: return "
+                                 "pika.ConnectionParameters(..., ssl_options=pika.SSLOptions(context, \"localhost\")).")
+    if parameters.ssl_options is None:
+        return report(False, "", f"No ssl_options: port {tls_node.amqps_port} speaks TLS only. Add "
+                                 "ssl_options=pika.SSLOptions(context, \"localhost\").")
+    context = parameters.ssl_options.context
+    if context.verify_mode != ssl.CERT_REQUIRED or not context.check_hostname:
+        return report(False, "", "Your TLS context does not verify the broker's certificate and name: a client like that "
+                                 "talks to whoever answers. Use ssl.create_default_context(cafile=...).")
+    parameters.client_properties = {"connection_name": "tls-exercise"}
+    parameters.connection_attempts = 1
+    parameters.socket_timeout = 5
+    try:
+        connection = pika.BlockingConnection(parameters)
+    except ssl.SSLCertVerificationError as error:
+        return report(False, "", f"Your client refused the broker's certificate ({error.verify_message}): trust the "
+                                 "course's CA, cafile=certificates / \"ca.pem\".")
+    except pika.exceptions.ProbableAuthenticationError:
+        return report(False, "", "The broker refused the login: with ExternalCredentials it needs the client certificate, "
+                                 "context.load_cert_chain(certificates / \"client.pem\").")
+    except pika.exceptions.AMQPConnectionError as error:
+        return report(False, "", f"No connection ({type(error).__name__}): connect to localhost, port "
+                                 f"{tls_node.amqps_port}, with the course's CA and the client certificate.")
+    with connection:
+        api = tls_node.api()
+        details = api.get(f"connections/{api.connection('tls-exercise')['name']}")
+    if not details.get("ssl"):
+        return report(False, "", "The broker says the connection is not TLS.")
+    if details.get("auth_mechanism") != "EXTERNAL":
+        return report(False, "", f"You logged in as '{details.get('user')}' with a password ({details.get('auth_mechanism')}): "
+                                 "log in by the certificate instead, credentials=pika.credentials.ExternalCredentials().")
+    report(True, f"Over TLS, the broker's certificate verified, and logged in as '{details.get('user')}' by the "
+                 "client certificate: no password sent.", "")
