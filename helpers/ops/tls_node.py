@@ -98,6 +98,9 @@ class TLSNode:
             if not (self.certificates / name).is_file():
                 raise CourseError(f"No {name} in {self.certificates}: make the certificates first (lesson 12 shows how).")
         self.stop()
+        if broker.port_is_open("127.0.0.1", self.amqps_port, timeout=0.5):
+            raise CourseError(f"Port {self.amqps_port} (AMQP over TLS) is in use by another program: stop it, "
+                              "and run the cell again.")
         shutil.rmtree(self.state / "data", ignore_errors=True)
         with self._as_current_node() as node:
             self._configure(node)
