@@ -716,6 +716,7 @@ def worker_handles_typed_in_jobs(queue, handle, stop):
 def recovering_worker(auto_ack=False, ack=True, ack_first=False, give_up_after_a_loss=False):
     def consume_with_recovery(queue, handle, stop):
         while not stop.is_set():
+            connection = None
             try:
                 connection = connect(name="exercise-worker")
                 channel = connection.channel()
@@ -735,6 +736,8 @@ def recovering_worker(auto_ack=False, ack=True, ack_first=False, give_up_after_a
             except (pika.exceptions.AMQPConnectionError, CourseError):
                 if give_up_after_a_loss:
                     return
+                if connection is not None and connection.is_open:
+                    connection.close()
                 stop.wait(0.5)
     return consume_with_recovery
 
@@ -877,7 +880,7 @@ def audit_queues():
                                        pika.PlainCredentials(current.user, current.password))
     with pika.BlockingConnection(params) as connection:
         channel = connection.channel()
-        for queue in ("audit.log", "audit.log.old", "audit.archive"):
+        for queue in ("audit.log", "audit.log.old", "audit-log", "audit.archive"):
             channel.queue_declare(queue, durable=True)
             channel.basic_publish("", queue, f"an entry in {queue}")
     yield api
@@ -899,12 +902,18 @@ NOTHING = {"configure": "", "write": "", "read": ""}
     ("right", {"team-a": {**NOTHING, "write": ".*", "read": "^audit\\.log$"}}, "❌"),
     ("right", {"team-a": {**NOTHING, "configure": ".*", "read": "^audit\\.log$"}}, "❌"),
     ("right", {"team-a": {**NOTHING, "read": "^audit\\.log$"}, "/": {**NOTHING, "read": "^audit\\.log$"}}, "❌"),
+    ("right", {"team-a": {**NOTHING, "read": "^audit.log$"}}, "❌"),  # the dot unescaped: audit-log too
+    ("right", {"team-a": {**NOTHING, "write": "^amq\\.topic$", "read": "^audit\\.log$"}}, "❌"),
+    ("right", {"team-a": {**NOTHING, "configure": "^audit\\.archive$", "read": "^audit\\.log$"}}, "❌"),
+    ("administrator", {"team-a": {**NOTHING, "read": "^audit\\.log$"}}, "❌"),
     ("right", {"team-a": {**NOTHING, "read": "^audit\\.log$"}}, "✅"),
 ], ids=["left empty", "another password", "no permissions", "everything", "read all", "unanchored", "may write",
-        "may configure", "another vhost too", "solution"])
+        "may configure", "another vhost too", "dot unescaped", "may write to amq.topic", "may configure another queue",
+        "an administrator", "solution"])
 def test_12_exercise_1_read_only_access(audit_queues, capsys, password, permissions, expected):
     if password is not None:
-        audit_queues.put("users/auditor", {"password": password, "tags": ""})
+        tags = "administrator" if password == "administrator" else ""
+        audit_queues.put("users/auditor", {"password": "right" if tags else password, "tags": tags})
     for vhost, rights in permissions.items():
         audit_queues.put(f"permissions/{quote(vhost, safe='')}/auditor", rights)
     checks.check_read_only_access("auditor", "right", vhost="team-a", queue="audit.log")
@@ -934,7 +943,8 @@ def tls_node(tmp_path_factory):
     node.stop()
 
 
-def tls_answer(context=None, credentials=None, ssl_on=True, client_certificate=True, cafile=True):
+def tls_answer(context=None, credentials=None, ssl_on=True, client_certificate="client.pem", cafile=True, port=None,
+               url=False):
     def tls_client_parameters_for(node):
         def tls_client_parameters():
             import ssl
@@ -942,9 +952,14 @@ def tls_answer(context=None, credentials=None, ssl_on=True, client_certificate=T
             chosen = context() if context else ssl.create_default_context(
                 cafile=str(node.certificates / "ca.pem") if cafile else None)
             if client_certificate:
-                chosen.load_cert_chain(str(node.certificates / "client.pem"))
+                chosen.load_cert_chain(str(node.certificates / client_certificate))
+            if url:
+                parameters = pika.URLParameters(f"amqps://localhost:{node.amqps_port}/")
+                parameters.ssl_options = pika.SSLOptions(chosen, "localhost")
+                parameters.credentials = pika.credentials.ExternalCredentials()
+                return parameters
             return pika.ConnectionParameters(
-                host="localhost", port=node.amqps_port,
+                host="localhost", port=port(node) if port else node.amqps_port,
                 ssl_options=pika.SSLOptions(chosen, "localhost") if ssl_on else None,
                 credentials=credentials or pika.credentials.ExternalCredentials())
         return tls_client_parameters
@@ -967,8 +982,11 @@ def unverified_context():
     (tls_answer(cafile=False), "❌"),
     (tls_answer(client_certificate=False), "❌"),
     (tls_answer(credentials=pika.PlainCredentials(settings().user, settings().password)), "❌"),
-    (tls_answer(), "✅"),
-], ids=["left empty", "no TLS", "verifies nothing", "trusts the wrong CAs", "no client certificate", "a password", "solution"])
+    (tls_answer(credentials=pika.PlainCredentials("tls-client", "")), "❌"),
+    (tls_answer(port=lambda node: node.ports["amqp"]), "❌"), (tls_answer(client_certificate="client.crt"), "❌"),
+    (tls_answer(url=True), "✅"), (tls_answer(), "✅"),
+], ids=["left empty", "no TLS", "verifies nothing", "trusts the wrong CAs", "no client certificate", "a password",
+        "an empty password", "the plain port", "a missing file", "URL parameters", "solution"])
 def test_12_exercise_2_tls_client_certificate(tls_node, capsys, answer, expected):
     checks.check_tls_client_certificate(answer(tls_node), tls_node)
     assert verdict(capsys) == expected

@@ -40,7 +40,8 @@ def _allowed(connection, action):
 
 
 @check
-def check_read_only_access(user, password, vhost="team-a", queue="audit.log", others=("audit.log.old", "audit.archive")):
+def check_read_only_access(user, password, vhost="team-a", queue="audit.log",
+                           others=("audit.log.old", "audit-log", "audit.archive")):
     """Lesson 12, exercise 1: ``user`` may read ``queue`` in ``vhost`` and nothing else there (not
     the ``others``, no publishing, no declaring), and may not open another vhost."""
     import pika
@@ -69,11 +70,18 @@ def check_read_only_access(user, password, vhost="team-a", queue="audit.log", ot
         if readable:
             return report(False, "", f"'{user}' may also read '{readable[0]}': anchor the read pattern so that it matches "
                                      f"'{queue}' alone (^...$, with the dot escaped).")
-        if _allowed(connection, lambda channel: channel.basic_publish("", queue, "written by the check")):
-            return report(False, "", f"'{user}' may publish to '{queue}': a read-only user's write pattern matches nothing (\"\").")
-        if _allowed(connection, lambda channel: channel.queue_declare(queue, durable=True)):
-            return report(False, "", f"'{user}' may declare (configure) '{queue}', and so delete it: its configure pattern "
-                                     "matches nothing (\"\").")
+        for exchange in ("", "amq.direct", "amq.fanout", "amq.topic"):
+            if _allowed(connection, lambda channel: channel.basic_publish(exchange, queue, "written by the check")):
+                return report(False, "", f"'{user}' may publish to the exchange '{exchange or 'amq.default'}': a read-only "
+                                         "user's write pattern matches nothing (\"\").")
+        for name in (queue, *others):
+            if _allowed(connection, lambda channel: channel.queue_declare(name, durable=True)):
+                return report(False, "", f"'{user}' may declare (configure) '{name}', and so delete it: its configure "
+                                         "pattern matches nothing (\"\").")
+    tags = _user_tags(user)
+    if tags:
+        return report(False, "", f"'{user}' has the tags {tags}: with them it may use the management UI "
+                                 "(an administrator may even grant itself anything). A reading program needs no tag: \"\".")
     for other_vhost in ("/", "team-b"):
         try:
             pika.BlockingConnection(_as(user, password, other_vhost)).close()
@@ -81,6 +89,14 @@ def check_read_only_access(user, password, vhost="team-a", queue="audit.log", ot
             continue
         return report(False, "", f"'{user}' may also open the vhost '{other_vhost}': give it permissions in '{vhost}' only.")
     report(True, f"'{user}' may read '{queue}' in '{vhost}', and the broker refuses it everything else it tried.", "")
+
+
+def _user_tags(user):
+    """The user's tags, as the broker keeps them (a list on RabbitMQ 3.10 and 4.x, a string before)."""
+    from ..management import management_api
+
+    tags = management_api().get(f"users/{user}").get("tags") or []
+    return [tag for tag in (tags.split(",") if isinstance(tags, str) else tags) if tag]
 
 
 @check
@@ -91,13 +107,20 @@ def check_tls_client_certificate(tls_client_parameters, tls_node):
 
     if not callable(tls_client_parameters):
         return report(False, "", "tls_client_parameters is not a function: run its cell first.")
-    parameters = tls_client_parameters()
-    if not isinstance(parameters, pika.ConnectionParameters):
+    try:
+        parameters = tls_client_parameters()
+    except FileNotFoundError as error:
+        return report(False, "", f"tls_client_parameters() found no file {error.filename}: the lesson's files are "
+                                 "certificates / \"ca.pem\" and certificates / \"client.pem\".")
+    if not isinstance(parameters, pika.connection.Parameters):
         return report(False, "", f"tls_client_parameters() returned a {type(parameters).__name__}: return "
                                  "pika.ConnectionParameters(..., ssl_options=pika.SSLOptions(context, \"localhost\")).")
     if parameters.ssl_options is None:
-        return report(False, "", f"No ssl_options: port {tls_node.amqps_port} speaks TLS only. Add "
+        return report(False, "", f"No ssl_options: the TLS node's port {tls_node.amqps_port} speaks TLS only. Add "
                                  "ssl_options=pika.SSLOptions(context, \"localhost\").")
+    if not isinstance(parameters.credentials, pika.credentials.ExternalCredentials):
+        return report(False, "", f"The credentials are {type(parameters.credentials).__name__}, a password login: log in "
+                                 "by the certificate with credentials=pika.credentials.ExternalCredentials().")
     context = parameters.ssl_options.context
     if context.verify_mode != ssl.CERT_REQUIRED or not context.check_hostname:
         return report(False, "", "Your TLS context does not verify the broker's certificate and name: a client like that "
@@ -113,6 +136,9 @@ def check_tls_client_certificate(tls_client_parameters, tls_node):
     except pika.exceptions.ProbableAuthenticationError:
         return report(False, "", "The broker refused the login: with ExternalCredentials it needs the client certificate, "
                                  "context.load_cert_chain(certificates / \"client.pem\").")
+    except ssl.SSLError:
+        return report(False, "", f"Port {parameters.port} does not speak TLS: the TLS node's is tls_node.amqps_port "
+                                 f"({tls_node.amqps_port}).")
     except pika.exceptions.AMQPConnectionError as error:
         return report(False, "", f"No connection ({type(error).__name__}): connect to localhost, port "
                                  f"{tls_node.amqps_port}, with the course's CA and the client certificate.")

@@ -435,6 +435,9 @@ def up():
 
 
 def down():
+    from .tls_node import TLSNode
+
+    TLSNode(certificates=None).stop()  # lesson 12's, if an interrupted lesson left it running
     backend, why = choose_backend()
     if backend.name == "existing" and "BROKER_BACKEND" not in why:
         say("No broker started by the course is running.")
@@ -459,6 +462,11 @@ def _operator_command(action):
     if backend.name == "existing":
         backend._not_ours(action)
     return backend.ctl
+
+
+def started_by_the_course():
+    """True if the course started the broker (Docker or a local node), False for one it found running."""
+    return choose_backend()[0].name != "existing"
 
 
 def current_settings(*keys):
