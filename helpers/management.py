@@ -172,14 +172,15 @@ class ManagementAPI:
         self.request("DELETE", f"connections/{_quote(name)}", headers={"X-Reason": reason})
 
     def channels(self, client_name, at_least=1, timeout=10.0):
-        """The channels of the connection a client named ``client_name`` (number, prefetch, unacked),
-        once the broker lists ``at_least`` of them (it lists a new channel within about a second). Lesson 11."""
+        """The channels of the connection a client named ``client_name`` (number, state, prefetch,
+        unacked), once the broker lists ``at_least`` of them with their statistics (within about a
+        second of their opening). Lesson 11."""
         name = self.connection(client_name, timeout=timeout)["name"]
         columns = ["number", "state", "prefetch_count", "consumer_count", "messages_unacknowledged"]
 
-        def listed():
+        def listed():  # a new channel is listed before its first statistics (its state) arrive
             rows = self.get(f"connections/{_quote(name)}/channels")
-            return rows if len(rows) >= at_least else None
+            return rows if len(rows) >= at_least and all(row.get("state") for row in rows) else None
         rows = wait_until(listed, f"{at_least} channels of '{client_name}' to be listed", timeout=timeout, interval=0.2)
         frame = pd.DataFrame([{column: row.get(column) for column in columns} for row in rows], columns=columns)
         return frame.sort_values("number").reset_index(drop=True)
