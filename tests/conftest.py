@@ -20,6 +20,7 @@ import pytest
 
 from helpers.amqp import connect
 from helpers.management import management_api
+from helpers.waiting import wait_until
 from helpers.config import PROJECT_DIR
 
 TEST_NODES = PROJECT_DIR / ".broker-tests"
@@ -150,6 +151,10 @@ class CleanNodeForLessons:
                 channel.queue_delete(queue["name"])
             for exchange in api.exchanges()["name"]:
                 channel.exchange_delete(exchange)
+        # The management statistics of a deleted queue can still arrive for a moment, and show
+        # in a new queue of the same name (a CI run once saw lesson 02's fresh 'hello' with the
+        # message an earlier test had left): wait until the API lists none of them.
+        wait_until(lambda: not api.queue_list(), "the deleted queues to leave the management API", timeout=10, interval=0.2)
 
 
 @pytest.fixture
