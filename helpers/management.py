@@ -168,8 +168,11 @@ class ManagementAPI:
     def close_connection(self, client_name, reason="Closed from the management API", timeout=10.0):
         """Close a client's connection from the broker's side, as the UI's "Force Close" button does.
         The client gets ``ConnectionClosedByBroker(320, 'CONNECTION_FORCED - <reason>')``. Lesson 11."""
-        name = self.connection(client_name, timeout=timeout)["name"]
-        self.request("DELETE", f"connections/{_quote(name)}", headers={"X-Reason": reason})
+        self._close(self.connection(client_name, timeout=timeout)["name"], reason)
+
+    def _close(self, address, reason):
+        """Close the connection the broker names ``address``, telling its client ``reason``."""
+        self.request("DELETE", f"connections/{_quote(address)}", headers={"X-Reason": reason})
 
     def channels(self, client_name, at_least=1, timeout=10.0):
         """The channels of the connection a client named ``client_name`` (number, state, prefetch,
@@ -190,7 +193,7 @@ class ManagementAPI:
         many (an exercise check cuts a learner's worker this way). Lesson 11."""
         addresses = set(self.consumers().query("queue == @queue")["connection_name"].dropna())
         for address in addresses:
-            self.request("DELETE", f"connections/{_quote(address)}", headers={"X-Reason": reason})
+            self._close(address, reason)
         return len(addresses)
 
     def churn(self):

@@ -123,10 +123,9 @@ def pytest_unconfigure(config):
     if xdist_worker_number() is None:
         return
     from helpers.ops import broker, prometheus
-    from helpers.ops.tls_node import TLSNode
 
-    # lesson 12's TLS node too, should a failed run have left it running
-    for stop in (prometheus.PrometheusServer().down, TLSNode(certificates=None).stop, broker.down):
+    # broker.down() stops lesson 12's TLS node too, should a failed run have left it running
+    for stop in (prometheus.PrometheusServer().down, broker.down):
         try:
             stop()
         except Exception as error:  # noqa: BLE001 - stopping is best effort; say what failed

@@ -3,7 +3,6 @@ the exercise checks, and a real restart (this one restarts the broker the tests 
 
 import json
 import time
-from urllib.parse import quote
 
 import pandas as pd
 import pika
@@ -237,15 +236,7 @@ def test_reconnecting_workers_finish_every_job_once_across_a_restart(restarted):
 
 def close_worker_connection(api, worker, timeout=15):
     """Close a worker's connection from the broker's side (as the management UI's button does)."""
-    stop_at = time.monotonic() + timeout
-    while True:
-        frame = api.connections()
-        mine = frame[frame.connection_name == worker]
-        if not mine.empty:
-            api.request("DELETE", f"connections/{quote(mine.name.iloc[0], safe='')}")
-            return
-        assert time.monotonic() < stop_at, f"{worker}'s connection never showed in the management API"
-        time.sleep(0.25)
+    api.close_connection(worker, timeout=timeout)
 
 
 def test_a_worker_without_reconnect_stops_when_its_connection_is_lost(channel, api, queue_name):

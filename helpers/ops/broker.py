@@ -25,8 +25,8 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import re
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -455,13 +455,18 @@ def restart():
 
 
 # -- changing the running broker for a while (lesson 11) ----------------------------------------
-def _operator_command(action):
-    """``rabbitmqctl`` on the course's broker (run in the container for Docker); a broker the
-    course did not start gets a one-line refusal instead."""
+def _course_backend(action):
+    """The backend of a broker the course started; one the course did not start gets a one-line
+    refusal instead (``action`` says what was refused: "stop", "change the settings of"...)."""
     backend, _ = choose_backend()
     if backend.name == "existing":
         backend._not_ours(action)
-    return backend.ctl
+    return backend
+
+
+def _operator_command(action):
+    """``rabbitmqctl`` on the course's broker (run in the container for Docker)."""
+    return _course_backend(action).ctl
 
 
 def started_by_the_course():
@@ -504,9 +509,7 @@ def changed_settings(**values):
 def log_lines(containing):
     """The broker's log lines that contain ``containing``, oldest first, each without its time and
     process id (``missed heartbeats from client, timeout: 1s``): what the broker said about it."""
-    backend, _ = choose_backend()
-    if backend.name == "existing":
-        backend._not_ours("read the log of")
+    backend = _course_backend("read the log of")
     if backend.name == "docker":
         text = backend.compose("logs", "--no-color", "--no-log-prefix", "rabbitmq", timeout=30).stdout
     else:
@@ -545,9 +548,7 @@ def memory_alarm():
 def shut_down():
     """Stop the broker and leave it stopped until ``start_up()`` (lesson 11 shows its clients
     retrying meanwhile). A broker the course did not start gets a one-line refusal."""
-    backend, _ = choose_backend()
-    if backend.name == "existing":
-        backend._not_ours("stop")
+    backend = _course_backend("stop")
     started = time.monotonic()
     if backend.name == "docker":
         backend.compose("stop", "rabbitmq")  # stopped, not removed: start_up() starts it again
@@ -578,9 +579,7 @@ def reset():
 
 def set_credentials():
     """Make the course's broker take RABBITMQ_USER / RABBITMQ_PASSWORD (asked for by the learner)."""
-    backend, _ = choose_backend()
-    if backend.name == "existing":
-        backend._not_ours("change the users of")
+    backend = _course_backend("change the users of")
     current = settings()
     set_course_user(backend.ctl)
     say(f"User '{current.user}' now logs in with the password from your settings.")
