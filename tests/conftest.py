@@ -8,8 +8,8 @@ learner's ``.env`` with other ports or credentials does not reach the tests.
 
 The tests are handed out in units (``CourseScheduling``): a lesson's cells, which share one
 kernel, go to one worker in order; so do a test file's tests, except the student edition's
-lessons and the exercise checks' tests, which are independent and go one lesson (one test) a
-unit. The longest units (as the last run measured them) are handed out first.
+lessons' solution editions and the exercise checks' tests, which are independent and go one
+lesson (one test) a unit. The longest units (as the last run measured them) are handed out first.
 """
 
 import json
@@ -46,22 +46,26 @@ def node_settings(number):
 
 
 def xdist_worker_number():
+    """Test worker N's node number: N, plus TEST_NODE_OFFSET (default 0), so that two suites can
+    run side by side on one machine (``TEST_NODE_OFFSET=10 pytest -n 2 ...``)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return int(worker[2:]) if worker.startswith("gw") else None
+    if not worker.startswith("gw"):
+        return None
+    return int(worker[2:]) + int(os.environ.get("TEST_NODE_OFFSET", "0"))
 
 
 def unit_of(nodeid):
     """The unit of work a test belongs to: its file, with two exceptions."""
     path, _, test = nodeid.partition("::")
-    if path.endswith("test_student_edition.py") and "lesson_runs" in test:
-        return nodeid  # one lesson of the student edition
-    if path.endswith("test_exercises.py"):
+    if path.endswith("test_exercise_solutions.py"):
+        return nodeid  # one lesson's solution edition
+    if "/exercises/" in path:
         return f"{path}::{test.split('[')[0]}"  # one exercise's check, with its wrong and right answers
     return path
 
 
 def runs_a_whole_lesson(nodeid):
-    return nodeid.endswith(".ipynb") or ".ipynb::" in nodeid or ("test_student_edition.py" in nodeid and "lesson_runs" in nodeid)
+    return nodeid.endswith(".ipynb") or ".ipynb::" in nodeid or "test_exercise_solutions.py" in nodeid
 
 
 # How long each unit took in the last run, so the next run hands out the longest first (a

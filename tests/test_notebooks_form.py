@@ -48,10 +48,7 @@ def test_valid_and_only_course_metadata(notebook):
     nbformat.validate(notebook)
     assert notebook.metadata == load_tool("run_notebooks").normalize(nbformat.from_dict(dict(notebook))).metadata
     for cell in notebook.cells:
-        allowed = {"tags", "jupyter"} if "solution" in tags(cell) else {"tags"}
-        assert set(cell.metadata) <= allowed, f"stray cell metadata {dict(cell.metadata)} in: {cell.source[:60]}"
-        if "solution" in tags(cell):
-            assert cell.metadata.get("jupyter") == {"source_hidden": True}, f"a solution not collapsed: {cell.source[:60]}"
+        assert set(cell.metadata) <= {"tags"}, f"stray cell metadata {dict(cell.metadata)} in: {cell.source[:60]}"
 
 
 def test_stored_outputs_come_from_one_clean_run(notebook):
@@ -100,26 +97,21 @@ def test_navigation_cells_are_the_generated_ones():
 
 
 def exercises(notebook):
-    """Each exercise as (the learner's cell, its solution, its check), checking the layout that
-    tools/make_student_copy.py relies on: learner's cell (tag "exercise"), solution (tag
-    "solution"), then an untagged cell with the whole check call."""
-    found = []
+    """The lesson's exercises, laid out as tools/exercises.py reads them (it raises where not)."""
+    return load_tool("exercises").exercises(notebook)
+
+
+def test_exercises_are_laid_out_for_every_edition(notebook):
+    found = exercises(notebook)
     cells = notebook.cells
-    for index, cell in enumerate(cells):
-        if "solution" not in tags(cell):
-            continue
-        before, after = cells[index - 1], cells[index + 1]
-        where = f"the solution that starts {cell.source[:50]!r}"
-        assert before.cell_type == "code" and "exercise" in tags(before), f"{where} follows no learner's cell (tag 'exercise')"
-        assert after.cell_type == "code" and not tags(after) and "check_" in after.source, f"{where} is followed by no check cell"
-        assert "check_" not in cell.source, f"{where} calls its check itself: the check has a cell of its own"
-        found.append((before, cell, after))
-    learner_cells = [cell for cell in cells if "exercise" in tags(cell)]
-    assert len(learner_cells) == len(found), "every learner's cell (tag 'exercise') is followed by a solution"
-    return found
-
-
-def test_exercises_are_laid_out_for_the_workshop_edition(notebook):
-    for learner, _solution, _check in exercises(notebook):
+    assert [exercise.number for exercise in found] == list(range(1, len(found) + 1)), "exercises numbered 1, 2, ..."
+    for exercise in found:
+        learner, check, solution = cells[exercise.learner], cells[exercise.check], cells[exercise.solution]
         assert learner.source.strip(), "the learner's cell names the placeholders the check reads"
         compile(learner.source, "<exercise>", "exec")
+        code = load_tool("exercises").solution_code(solution)
+        compile(code, "<solution>", "exec")
+        assert "check_" not in code, f"the solution of exercise {exercise.number} calls its check itself"
+        assert solution.source.startswith("<details>"), "a solution stays collapsed until the learner opens it"
+        assert "❌" in "".join(o.get("text", "") for o in check.outputs), \
+            f"exercise {exercise.number}: the stored check output is a Run All with nothing typed, so it shows ❌"

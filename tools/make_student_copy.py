@@ -3,18 +3,11 @@
     python tools/make_student_copy.py            # writes notebooks/student/NN_*.ipynb and scripts/
     python tools/make_student_copy.py DIR        # writes the edition into DIR instead
 
-It is made from the cells' structure, never by editing lines. Every exercise in a lesson is laid
-out as five cells (see tools/README.md):
-
-    *Exercise N.* prompt            markdown
-    given data / clean state        code, untagged    (optional; stays)
-    the learner's cell              code, tag "exercise": named placeholders that run as they are
-    the solution                    code, tag "solution" (collapsed in JupyterLab)
-    the check                       code, untagged: the whole check_... call
-
-The edition drops the cells tagged "solution" and clears every output; everything else stays,
-so it runs top to bottom with nothing typed and each check answers ❌ with a hint. The lessons
-in notebooks/ stay the one source: the edition is made anew each time and is not stored in git.
+It is made from the cells' structure, never by editing lines (tools/exercises.py describes the
+layout of an exercise). The edition drops the cells tagged "solution" (each a collapsed block of
+code to read) and clears every output; every code cell stays, so it runs exactly as the lesson
+does with nothing typed, and each check answers ❌ with a hint. The lessons in notebooks/ stay the
+one source: the edition is made anew each time and is not stored in git.
 It lands in notebooks/student/, inside the folder that ``make lab`` opens (``make workshop``
 opens it directly).
 """

@@ -4,7 +4,7 @@
 
 Each notebook runs in a fresh kernel from this environment, from its own folder, like a learner's
 Run All. Then the metadata is reduced to what the course keeps (the kernel and the language
-name; cell tags; solution cells collapsed), so the stored file does not change with who ran it or when.
+name; cell tags), so the stored file does not change with who ran it or when.
 """
 
 import sys
@@ -24,8 +24,6 @@ def normalize(notebook):
     notebook.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
     for cell in notebook.cells:
         cell.metadata = nbformat.from_dict({key: cell.metadata[key] for key in KEPT_CELL_METADATA if key in cell.metadata})
-        if "solution" in cell.metadata.get("tags", []):
-            cell.metadata["jupyter"] = {"source_hidden": True}  # collapsed: a learner tries first
     return notebook
 
 

@@ -1,0 +1,24 @@
+"""What the exercise tests share.
+
+For each exercise of lessons 00-12, tests/exercises/test_NN_*.py gives its check wrong answers
+of every kind a learner who half-understood would write (left empty, the expected value typed
+in, each plausible mistake), each of which must get ❌ with a next step, and the solution, which
+must get ✅; a second try after a wrong one must get ✅ too. A check never raises.
+"""
+
+
+def verdict(capsys):
+    """The one verdict a check printed, ✅ or ❌ (a ❌ must say what to do next)."""
+    out = capsys.readouterr().out.strip()
+    assert out.count("\n") == 0 and out[:1] in "✅❌", f"a check prints one line: {out!r}"
+    if out.startswith("❌"):
+        assert len(out) > 30, f"a ❌ says what to do next: {out!r}"
+    return out[0]
+
+
+def fresh(channel, *queues, exchanges=()):
+    """Delete these queues and exchanges, as an exercise's given cell does."""
+    for queue in queues:
+        channel.queue_delete(queue)
+    for exchange in exchanges:
+        channel.exchange_delete(exchange)

@@ -1,0 +1,53 @@
+"""Every lesson's solutions, run where a learner would run them: in the learner's cell.
+
+The solution edition (tools/exercises.py) tries each exercise as a learner does: first as it
+stands, with nothing typed (its check must say ❌ and what to do), then, after the exercise's
+given cell again, with the solution typed into the learner's cell (its check must say ✅). So
+each test proves, inside the lesson's own kernel: the solution passes its check, the empty
+answer does not, and a second try after a wrong one works. The lesson itself, as stored, is
+checked by strict nbval (its checks' stored outputs are the ❌ of a Run All with nothing typed).
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import NATIVE_KERNEL_NAME
+from nbclient import NotebookClient
+
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
+spec = importlib.util.spec_from_file_location("exercises", TOOLS / "exercises.py")
+exercises = importlib.util.module_from_spec(spec)
+sys.modules.setdefault("exercises", exercises)
+spec.loader.exec_module(exercises)
+
+NOTEBOOKS = TOOLS.parent / "notebooks"
+LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def printed(cell):
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.get("name") == "stdout")
+
+
+def tracebacks(cell):
+    return [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[path.name for path in LESSONS])
+def test_each_exercise_fails_empty_then_passes_with_its_solution(lesson):
+    notebook, expected = exercises.solution_edition(nbformat.read(lesson, as_version=4))
+    client = NotebookClient(notebook, timeout=180, kernel_name=NATIVE_KERNEL_NAME, allow_errors=True,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()
+    for cell in (c for c in notebook.cells if c.cell_type == "code"):
+        meant_to_raise = "raises-exception" in cell.metadata.get("tags", []) or "NBVAL_RAISES_EXCEPTION" in cell.source
+        assert meant_to_raise or not tracebacks(cell), f"{lesson.name}: a traceback in {cell.source[:80]!r}: {tracebacks(cell)}"
+    for check, verdict, exercise in expected:
+        lines = printed(check).strip().splitlines()
+        attempt = "with nothing typed" if verdict == "❌" else "with its solution"
+        assert lines and all(line.startswith(verdict) for line in lines), \
+            f"{lesson.name}, exercise {exercise.number} {attempt}: the check said {lines!r}, not {verdict}"
+        if verdict == "❌":
+            assert all(len(line) > 30 for line in lines), f"{lesson.name}, exercise {exercise.number}: a ❌ gives no next step: {lines!r}"

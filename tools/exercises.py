@@ -1,0 +1,125 @@
+"""How an exercise is laid out in a lesson, for the tools and tests that read it.
+
+Every exercise is these cells, in this order (see tools/README.md):
+
+    *Exercise N.* prompt     markdown: what to do, and what the check reads
+    given                    code, untagged: the exercise's data, and a clean state (deletes what
+                             an earlier try left), so that a second try works and the exercise
+                             does not depend on the one above it
+    (markdown, optional)     e.g. a note on the given data
+    the learner's cell       code, tag "exercise": named placeholders that run as they are
+    the check                code, untagged: the whole check_...(...) call, right under the
+                             learner's cell, so nothing the learner did not write runs between them
+    the solution             markdown, tag "solution": the code in a collapsed <details> block,
+                             read on request and never run (Run All cannot run it)
+
+One source gives three editions: the lesson itself (its stored outputs are a Run All with nothing
+typed: each check's ❌ and hint), the workshop edition (the solution cells dropped;
+tools/make_student_copy.py) and, for the tests only, the solution edition (each exercise tried
+first as it stands, then again with the solution in the learner's cell; ``solution_edition``).
+"""
+
+import copy
+import re
+from dataclasses import dataclass
+
+import nbformat
+
+EXERCISE, SOLUTION = "exercise", "solution"
+PROMPT = re.compile(r"^\*Exercise (\d+)\.\*", re.MULTILINE)
+SUMMARY = "Solution: open it after you have tried (to run it, copy it into your cell above the check)"
+FENCED = re.compile(r"```python\n(.*?)\n```", re.DOTALL)
+
+
+def tags(cell):
+    return cell.metadata.get("tags", [])
+
+
+def solution_markdown(code):
+    """The text of a solution cell: the code, collapsed until the learner opens it."""
+    return f"<details><summary>{SUMMARY}</summary>\n\n```python\n{code.strip()}\n```\n\n</details>"
+
+
+def solution_code(cell):
+    """The code of a solution cell (raises ValueError if the cell holds none)."""
+    match = FENCED.search(cell.source)
+    if cell.cell_type != "markdown" or not match:
+        raise ValueError(f"a solution cell holds no ```python block: {cell.source[:60]!r}")
+    return match.group(1)
+
+
+@dataclass
+class Exercise:
+    number: int
+    prompt: int  # the cells' indexes in the notebook
+    given: int
+    learner: int
+    check: int
+    solution: int
+
+
+class LayoutError(ValueError):
+    pass
+
+
+def exercises(notebook):
+    """The lesson's exercises, in order; raises LayoutError where the layout above is broken."""
+    cells = notebook.cells
+    found = []
+    for learner, cell in enumerate(cells):
+        if EXERCISE not in tags(cell):
+            continue
+        where = f"the learner's cell {cell.source[:50]!r}"
+        if cell.cell_type != "code":
+            raise LayoutError(f"{where} is not a code cell")
+        prompt = next((i for i in range(learner - 1, -1, -1)
+                       if cells[i].cell_type == "markdown" and PROMPT.search(cells[i].source)), None)
+        if prompt is None:
+            raise LayoutError(f"{where} has no '*Exercise N.*' prompt above it")
+        given = [i for i in range(prompt + 1, learner) if cells[i].cell_type == "code"]
+        if len(given) != 1 or tags(cells[given[0]]):
+            raise LayoutError(f"{where}: between its prompt and it, one untagged code cell (the given data "
+                              f"and clean state), found {len(given)}")
+        check, solution = learner + 1, learner + 2
+        if solution >= len(cells):
+            raise LayoutError(f"{where} is not followed by a check and a solution")
+        if cells[check].cell_type != "code" or tags(cells[check]) or "check_" not in cells[check].source:
+            raise LayoutError(f"{where} is not followed by its check cell (untagged, calling check_...)")
+        if SOLUTION not in tags(cells[solution]):
+            raise LayoutError(f"{where}: the cell after its check is not the solution (tag 'solution')")
+        try:
+            solution_code(cells[solution])
+        except ValueError as error:
+            raise LayoutError(f"{where}: {error}") from None
+        number = int(PROMPT.search(cells[prompt].source).group(1))
+        found.append(Exercise(number, prompt, given[0], learner, check, solution))
+    solutions = [i for i, cell in enumerate(cells) if SOLUTION in tags(cell)]
+    if solutions != [exercise.solution for exercise in found]:
+        raise LayoutError("a solution cell that belongs to no exercise")
+    return found
+
+
+def solution_edition(notebook):
+    """For the tests: the lesson with every exercise tried twice, as a learner would. First as it
+    stands (the learner's cell with nothing typed), then, after the given cell again, with the
+    solution in the learner's cell. Returns the notebook and, for each check cell in it, the
+    verdict it must print: ``[(cell, "❌" or "✅", exercise), ...]``."""
+    notebook = copy.deepcopy(notebook)
+    by_check = {exercise.check: exercise for exercise in exercises(notebook)}
+    solutions = {exercise.solution for exercise in by_check.values()}
+    cells, expected = [], []
+    for index, cell in enumerate(notebook.cells):
+        if index in solutions:
+            continue  # its code runs below, in the learner's cell
+        cells.append(cell)
+        exercise = by_check.get(index)
+        if exercise is None:
+            continue
+        expected.append((cell, "❌", exercise))
+        answer = nbformat.v4.new_code_cell(solution_code(notebook.cells[exercise.solution]))
+        answer.metadata["tags"] = [EXERCISE]
+        again = copy.deepcopy(cell)
+        cells += [copy.deepcopy(notebook.cells[exercise.given]), answer, again]
+        expected.append((again, "✅", exercise))
+    notebook.cells = cells
+    return notebook, expected
