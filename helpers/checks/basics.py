@@ -3,6 +3,12 @@
 Each check prints one ✅/❌ line (see ``helpers.checks.report``) and reads what the broker holds.
 """
 
+import json
+import time
+
+import pika.exceptions
+
+from ..amqp import connect
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll
@@ -66,77 +72,198 @@ def check_broker_version(broker_version):
                                  "Look for the key 'rabbitmq_version' in api.overview().")
     other = broker_version(AnotherBroker(api))
     if other != AnotherBroker.VERSION:
-        return report(False, "", f"Asked about another broker (version {AnotherBroker.VERSION}), broker_version gave {other!r}: "
-                                 "read the version from the `api` it is given, do not type it in.")
+        return report(False, "", f"Asked about another broker (its overview says 'rabbitmq_version': {AnotherBroker.VERSION!r}), "
+                                 f"broker_version gave {other!r}: return api.overview()['rabbitmq_version'] of the `api` it "
+                                 "is given, not a value typed in, another key, or another API object.")
     report(True, f"broker_version(api) reads the version from the broker: this one runs RabbitMQ {actual}.", "")
 
 
+def _node_plugins(api, wait):
+    """The first node's enabled plugins, once the API lists them (a node that has just started
+    lists its plugins only with its first statistics, a few seconds in)."""
+    found = poll(lambda: api.node().get("enabled_plugins"), wait, interval=0.25)
+    if found is None:
+        raise CourseError(f"The broker did not list its node's plugins within {wait:g} s: run this check again in a moment.")
+    return sorted(found)
+
+
 @check
-def check_enabled_plugins(enabled_plugins):
+def check_enabled_plugins(enabled_plugins, wait=10.0):
     """Lesson 00: does ``enabled_plugins(api)`` return the plugins enabled on the node, as a list?"""
     problem = _not_written(enabled_plugins, "enabled_plugins", "(api)")
     if problem:
         return report(False, "", problem)
     api = management_api()
-    actual = sorted(api.node().get("enabled_plugins", []))
+    actual = _node_plugins(api, wait)
     answer = enabled_plugins(api)
     if not isinstance(answer, (list, tuple)):
         return report(False, "", f"enabled_plugins(api) returned {type(answer).__name__}, not a list: the column "
                                  "'enabled_plugins' of api.nodes() holds one list per node; return the first one.")
+    if not all(isinstance(plugin, str) for plugin in answer):
+        return report(False, "", f"enabled_plugins(api) returned {answer!r}: a list of the plugins' names (strings), "
+                                 "the first node's cell of the column 'enabled_plugins', not the column or a row.")
     if sorted(answer) != actual:
-        return report(False, "", f"enabled_plugins(api) returned {sorted(answer)}; the node has {actual}.")
+        extra = sorted(set(answer) - set(actual)) or ([p for p in set(answer) if answer.count(p) > 1])
+        missing = sorted(set(actual) - set(answer))
+        detail = "; ".join(part for part in (f"missing {missing}" if missing else "",
+                                             f"not enabled or listed twice: {sorted(extra)}" if extra else "") if part)
+        return report(False, "", f"enabled_plugins(api) returned {sorted(answer)}; the node has {actual} ({detail}).")
     other = enabled_plugins(AnotherBroker(api))
-    if not isinstance(other, (list, tuple)) or AnotherBroker.PLUGIN not in other:
-        return report(False, "", "On a broker with one more plugin, enabled_plugins gave the same list: read it from the `api` "
-                                 "it is given (api.nodes()), do not type it in.")
+    if not isinstance(other, (list, tuple)) or sorted(other) != sorted([*actual, AnotherBroker.PLUGIN]):
+        return report(False, "", f"On a broker with one more plugin ({AnotherBroker.PLUGIN}), enabled_plugins gave {other!r}: "
+                                 "read the list from the `api` it is given (api.nodes()), do not type it in.")
     report(True, f"enabled_plugins(api) reads the node's plugins: {', '.join(actual)}.", "")
 
 
-def _binding_problem(exchange, queue, routing_key):
-    bindings = management_api().bindings()
-    mine = bindings[(bindings.source == exchange) & (bindings.destination == queue)]
-    if routing_key in set(mine.routing_key):
+# -- what the broker holds: exchanges, bindings, queue depths -------------------------------------
+
+def _exchange_problem(exchange, kind):
+    """What is wrong with ``exchange`` (missing, another type, not durable), or None."""
+    try:
+        found = management_api().exchange(exchange)
+    except CourseError:
+        return f"There is no exchange '{exchange}': run the exercise's first cell again, it makes it."
+    if found.get("type") != kind:
+        return (f"'{exchange}' is a {found.get('type')} exchange, not a {kind} one: an exchange keeps its type. "
+                "Run the exercise's first cell again (it makes the exchange anew) and do not declare it yourself.")
+    if not found.get("durable"):
+        return f"'{exchange}' is not durable: run the exercise's first cell again (it makes it durable) and do not declare it yourself."
+    return None
+
+
+def _bindings_to(queue):
+    """The bindings that route to ``queue``, as (exchange, routing key) pairs, the default exchange's left out."""
+    return sorted((row.get("source"), row.get("routing_key")) for row in management_api().binding_list()
+                  if row.get("destination") == queue and row.get("destination_type") == "queue" and row.get("source"))
+
+
+def _bindings_problem(exchange, queue, wanted, kept=()):
+    """None if ``queue`` is bound exactly with ``wanted`` and ``kept`` keys, from ``exchange`` only."""
+    found = _bindings_to(queue)
+    mine = {key for source, key in found if source == exchange}
+    others = [f"{source} ({key!r})" for source, key in found if source != exchange]
+    if wanted not in mine:
+        if not mine:
+            return (f"'{queue}' is not bound to '{exchange}' with '{wanted}': "
+                    f"channel.queue_bind(queue='{queue}', exchange='{exchange}', routing_key='{wanted}').")
+        return f"'{queue}' is bound to '{exchange}' with {sorted(mine)}, not with '{wanted}'."
+    gone = [key for key in kept if key not in mine]
+    if gone:
+        return (f"The binding with {gone} is gone: '{queue}' should keep it and get '{wanted}' as well (a queue can have "
+                "several bindings). Run the exercise's first cell again, then bind only the new key.")
+    extra = sorted(mine - {wanted, *kept})
+    if extra:
+        return (f"'{queue}' is also bound to '{exchange}' with {extra}: a direct exchange compares keys word for word, so "
+                f"only '{wanted}'{' and ' + repr(list(kept)) if kept else ''} belong here. Run the exercise's first cell "
+                "again (it removes other bindings), then bind only the key asked.")
+    if others:
+        return (f"'{queue}' is also bound to other exchanges: {', '.join(others)}. Only '{exchange}' should route to it: "
+                "run the exercise's first cell again, then bind it to that exchange only.")
+    return None
+
+
+class _Depth:
+    """A queue's ready messages as the broker counts them right now (AMQP, no statistics lag)."""
+
+    def __init__(self):
+        self.connection = connect(name="check")
+        self.channel = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.connection.is_open:
+            self.connection.close()
+
+    def __call__(self, queue):
+        if self.channel is None or self.channel.is_closed:
+            self.channel = self.connection.channel()
+        try:
+            return self.channel.queue_declare(queue, passive=True).method.message_count
+        except pika.exceptions.ChannelClosedByBroker:  # no such queue (the broker closes the channel)
+            return None
+
+    def settled(self, queue, at_least, wait):
+        """The depth once it reaches ``at_least`` (or after ``wait`` s), read again a moment later so
+        that copies published right after the first ones are counted too."""
+        poll(lambda: (self(queue) or 0) >= at_least, wait, interval=0.1)
+        time.sleep(0.3)
+        return self(queue) or 0
+
+
+def _event_problem(text, event):
+    """What is wrong with a message body meant to be ``event`` as JSON, or None."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return f"The message's body is {text[:60]!r}, not the event as JSON: publish(..., body=event) sends a dict as JSON."
+    if body == event:
         return None
-    if mine.empty:
-        return f"'{queue}' is not bound to '{exchange}' at all: channel.queue_bind(queue=..., exchange=..., routing_key=...)."
-    return f"'{queue}' is bound to '{exchange}' with {sorted(mine.routing_key)}, not with '{routing_key}'."
+    if not isinstance(body, dict):
+        return f"The message's body is {body!r}, not the event {event!r}: publish the dict itself (body=event)."
+    missing = [key for key in event if key not in body]
+    wrong = [key for key in event if key in body and body[key] != event[key]]
+    extra = [key for key in body if key not in event]
+    parts = [f"missing {missing}" if missing else "", f"other values in {wrong}" if wrong else "",
+             f"fields the event has not: {extra}" if extra else ""]
+    return f"The message's body is {body!r}; the event is {event!r} ({'; '.join(p for p in parts if p)}): publish body=event."
 
 
 @check
-def check_binding(exchange, queue, routing_key):
-    """Lesson 01: is ``queue`` bound to ``exchange`` with ``routing_key``?"""
-    problem = _binding_problem(exchange, queue, routing_key)
+def check_audit_trail(exchange, queue, routing_key, event=None, exchange_type="direct", wait=5.0):
+    """Lesson 01: is durable ``queue`` bound to the durable ``exchange`` (of ``exchange_type``) with
+    ``routing_key`` only, and does it hold one persistent message, ``event`` as JSON (if given), that
+    came through that exchange with that key (not published straight to the queue)?"""
+    problem = _exchange_problem(exchange, exchange_type)
     if problem:
         return report(False, "", problem)
-    report(True, f"'{exchange}' routes '{routing_key}' to '{queue}'.", "")
-
-
-@check
-def check_audit_trail(exchange, queue, routing_key, wait=5.0):
-    """Lesson 01: is ``queue`` durable, bound to ``exchange`` with ``routing_key``, and does it hold
-    one message that came through that exchange with that key (not published straight to it)?"""
     found = queue_or_none(queue)
     if found is None:
         return report(False, "", f"There is no queue named '{queue}' yet: declare it (channel.queue_declare(queue='{queue}', durable=True)).")
     if not found.get("durable"):
         return report(False, "", f"Queue '{queue}' is not durable: an audit trail must survive a restart. Delete it "
                                  f"(run the cell above this exercise) and declare it with durable=True.")
-    problem = _binding_problem(exchange, queue, routing_key)
+    problem = _bindings_problem(exchange, queue, routing_key)
     if problem:
         return report(False, "", problem)
-    api = management_api()
-    try:
-        api.wait_for_queue(queue, timeout=wait, messages=1)
-    except CourseError:
-        have = (queue_or_none(queue) or {}).get("messages", 0)
-        return report(False, "", f"'{queue}' holds {have} message(s), not 1: publish one '{routing_key}' event to '{exchange}'.")
-    [message] = api.peek(queue, count=1)
+    with _Depth() as depth:
+        have = depth.settled(queue, 1, wait)
+    if have != 1:
+        hint = (f"publish one '{routing_key}' event to '{exchange}'" if have == 0 else
+                "one event is one message: run the exercise's first cell again, then publish once")
+        return report(False, "", f"'{queue}' holds {have} message(s), not 1: {hint}.")
+    [message] = management_api().peek(queue, count=1)
     if message["exchange"] != exchange:
         return report(False, "", f"The message in '{queue}' was published to the exchange {message['exchange'] or '(default)'!r}, "
                                  f"straight to the queue: publish it to '{exchange}' and let the binding route it.")
     if message["routing_key"] != routing_key:
         return report(False, "", f"The message came with the routing key '{message['routing_key']}', not '{routing_key}'.")
-    report(True, f"'{queue}' is durable, bound to '{exchange}' with '{routing_key}', and holds the event routed there.", "")
+    if message["delivery_mode"] != 2:
+        return report(False, "", "The event is transient (delivery mode 1): a restart would drop it from the audit trail. "
+                                 "Run the exercise's first cell again and publish it with persistent=True (delivery_mode=2).")
+    if event is not None:
+        problem = _event_problem(message["text"], event)
+        if problem:
+            return report(False, "", problem)
+    report(True, f"'{queue}' is durable, bound to '{exchange}' with '{routing_key}' only, and holds the event routed there, "
+                 "persistent.", "")
+
+
+@check
+def check_binding(exchange, queue, routing_key, keep=(), exchange_type="direct"):
+    """Lesson 01: is ``queue`` bound to ``exchange`` (durable, of ``exchange_type``) with
+    ``routing_key``, still with the keys in ``keep``, and with nothing else?"""
+    problem = _exchange_problem(exchange, exchange_type)
+    if problem:
+        return report(False, "", problem)
+    if queue_or_none(queue) is None:
+        return report(False, "", f"There is no queue named '{queue}': run the exercise's first cell again, it makes it.")
+    problem = _bindings_problem(exchange, queue, routing_key, kept=list(keep))
+    if problem:
+        return report(False, "", problem)
+    keys = ", ".join(repr(key) for key in [*keep, routing_key])
+    report(True, f"'{exchange}' routes {keys} to '{queue}', and nothing else does.", "")
 
 
 @check
@@ -145,17 +272,20 @@ def check_messages(queue, texts, persistent=True, wait=5.0):
     found = queue_or_none(queue)
     if found is None:
         return report(False, "", f"There is no queue named '{queue}': declare it (channel.queue_declare(queue='{queue}', durable=True)).")
-    api = management_api()
-    try:
-        api.wait_for_queue(queue, timeout=wait, messages=len(texts))
-    except CourseError:
-        have = (queue_or_none(queue) or {}).get("messages", 0)
-        hint = "publish them" if have < len(texts) else "re-run the cell above the exercise to empty it, then publish once"
-        return report(False, "", f"'{queue}' holds {have} message(s), not {len(texts)}: {hint}.")
-    messages = api.peek(queue, count=len(texts))
+    if not found.get("durable"):
+        return report(False, "", f"Queue '{queue}' is not durable: its messages would not survive a restart, persistent or not. "
+                                 "Run the exercise's first cell again (it declares it durable), then publish.")
+    texts = list(texts)
+    with _Depth() as depth:
+        have = depth.settled(queue, len(texts), wait)
+    messages = management_api().peek(queue, count=max(have, len(texts)) + 1)
     bodies = [message["text"] for message in messages]
-    if bodies != list(texts):
-        return report(False, "", f"'{queue}' holds {bodies}; expected {list(texts)}, in that order.")
+    if have != len(texts):
+        hint = ("publish the missing ones" if have < len(texts) else
+                "each text once: run the exercise's first cell again to empty it, then publish once")
+        return report(False, "", f"'{queue}' holds {have} message(s), {bodies}, not {len(texts)}: {hint}.")
+    if bodies != texts:
+        return report(False, "", f"'{queue}' holds {bodies}; expected {texts}, in that order.")
     transient = [message["text"] for message in messages if message["delivery_mode"] != 2]
     if persistent and transient:
         return report(False, "", f"{len(transient)} of the messages are transient ({', '.join(transient)}): a restart would drop them. "
@@ -163,10 +293,19 @@ def check_messages(queue, texts, persistent=True, wait=5.0):
     report(True, f"'{queue}' holds {', '.join(map(repr, texts))}, in order, each one persistent.", "")
 
 
+def _acks_seen(queue):
+    """What the broker's statistics say happened to ``queue``'s messages: acked, taken with auto-ack
+    (no ack at all), and still held unacknowledged."""
+    found = queue_or_none(queue) or {}
+    stats = found.get("message_stats") or {}
+    return {"acked": stats.get("ack", 0), "auto": stats.get("deliver_no_ack", 0) + stats.get("get_no_ack", 0),
+            "unacked": found.get("messages_unacknowledged", 0)}
+
+
 @check
 def check_received(received, expected, queue, wait=5.0):
-    """Lesson 02: were ``expected`` received from ``queue`` (texts, in order), taken out and
-    acknowledged, as the broker's own counters show?"""
+    """Lesson 02: were ``expected`` received from ``queue`` (texts, in order), taken out and each
+    acknowledged, as the broker's own counters show (auto-ack is no ack)?"""
     if received is None:
         return report(False, "", "`received` is still None: drain the queue and keep the texts of the messages.")
     if not isinstance(received, list):
@@ -175,23 +314,31 @@ def check_received(received, expected, queue, wait=5.0):
     if received and not all(isinstance(item, str) for item in received):
         kind = type(next(item for item in received if not isinstance(item, str))).__name__
         return report(False, "", f"`received` holds {kind} objects: keep their texts ([message.text for message in ...]).")
-    from ..amqp import connect
-
-    with connect(name="check") as connection:
-        left = connection.channel().queue_declare(queue, passive=True).method.message_count
+    expected = list(expected)
+    with _Depth() as depth:
+        left = depth(queue)
+    if left is None:
+        return report(False, "", f"There is no queue named '{queue}': run the exercise's first cell again, it makes it with its messages.")
     if left:
         return report(False, "", f"'{queue}' still holds {left} message(s): they were not taken out of the queue. "
-                                 "Drain them (with ack=True) and keep what you received.")
-    def acks():
-        return ((queue_or_none(queue) or {}).get("message_stats") or {}).get("ack", 0)
-
-    poll(lambda: acks() >= len(expected), wait, interval=0.25)  # the counters reach the API a second or two later
-    acked = acks()
-    if acked < len(expected):
-        return report(False, "", f"The broker counted {acked} acknowledgement(s) on '{queue}', not {len(expected)}: receive the "
-                                 "messages with drain(..., ack=True) rather than purging or deleting them.")
-    if list(received) != list(expected):
+                                 "Drain them all (with ack=True) and keep what you received.")
+    # the counters reach the API a second or so after the acks
+    seen = poll(lambda: (lambda now: now if now["acked"] + now["auto"] >= len(expected) else None)(_acks_seen(queue)),
+                wait, interval=0.25) or _acks_seen(queue)
+    if seen["auto"]:
+        return report(False, "", f"{seen['auto']} message(s) were taken with auto_ack=True: the broker deleted them as it sent "
+                                 "them, before your code had them, so none was acknowledged. Run the exercise's first cell "
+                                 "again and drain with ack=True (basic_ack after taking each).")
+    if seen["unacked"]:
+        return report(False, "", f"The broker still counts {seen['unacked']} message(s) of '{queue}' unacknowledged: taken but never "
+                                 "acked, they go back to the queue when your channel closes. Ack each one (drain(..., ack=True)).")
+    if seen["acked"] != len(expected):
+        return report(False, "", f"The broker counted {seen['acked']} acknowledgement(s) on '{queue}', not {len(expected)}: run the "
+                                 "exercise's first cell again, then receive the messages with drain(..., ack=True), "
+                                 "rather than purging or deleting them.")
+    if received != expected:
         if sorted(received) == sorted(expected):
             return report(False, "", f"The right messages, in another order: {received}. A queue hands them out first in, first out.")
-        return report(False, "", f"You received {received}; the queue was given {list(expected)}.")
-    report(True, f"You received {len(expected)} message(s) in the order they were sent, and the broker counted them acknowledged.", "")
+        return report(False, "", f"You received {received}; the queue was given {expected}. Keep the texts of all the "
+                                 "messages you drain, once each.")
+    report(True, f"You received {len(expected)} message(s) in the order they were sent, and the broker counted each acknowledged.", "")

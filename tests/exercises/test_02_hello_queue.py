@@ -6,13 +6,24 @@ from helpers import checks
 from helpers.amqp import drain, publish
 from exercise_support import verdict, fresh
 
+TEXTS = ["one", "two", "three"]
+
+
+def given_empty(channel):
+    """Exercise 1's given cell: 'hello' anew, durable and empty."""
+    fresh(channel, "hello")
+    channel.queue_declare(queue="hello", durable=True)
+
 
 @pytest.fixture
 def hello(channel):
-    fresh(channel, "hello")
-    channel.queue_declare(queue="hello", durable=True)
+    given_empty(channel)
     yield channel
     fresh(channel, "hello")
+
+
+def check_three():
+    checks.check_messages("hello", TEXTS, persistent=True)
 
 
 @pytest.mark.parametrize("texts, persistent, expected", [
@@ -22,8 +33,67 @@ def hello(channel):
 def test_02_exercise_1_three_persistent_messages(hello, capsys, texts, persistent, expected):
     for text in texts:
         publish(hello, "hello", text, persistent=persistent)
-    checks.check_messages("hello", ["one", "two", "three"], persistent=True)
+    check_three()
     assert verdict(capsys) == expected
+
+
+def publishes(*texts, persistent=True, queue="hello"):
+    def answer(channel):
+        for text in texts:
+            publish(channel, queue, text, persistent=persistent)
+    return answer
+
+
+def one_of_them_transient(channel):
+    publish(channel, "hello", "one", persistent=True)
+    publish(channel, "hello", "two", persistent=False)
+    publish(channel, "hello", "three", persistent=True)
+
+
+def hello_made_not_durable(channel):
+    channel.queue_delete("hello")
+    channel.queue_declare(queue="hello", durable=False)
+    publishes(*TEXTS)(channel)
+
+
+def one_message_with_all_three(channel):
+    publish(channel, "hello", "one two three", persistent=True)
+
+
+@pytest.mark.parametrize("answer", [
+    pytest.param(publishes("one", "two"), id="counts_a_subset"),
+    pytest.param(publishes(*TEXTS, "three"), id="counts_an_extra_copy_of_the_last"),
+    pytest.param(publishes(*TEXTS, *TEXTS), id="counts_published_twice"),
+    pytest.param(one_message_with_all_three, id="counts_one_message_with_the_three_texts"),
+    pytest.param(publishes("One", "Two", "Three"), id="content_other_texts"),
+    pytest.param(publishes("three", "two", "one"), id="content_in_reverse_order"),
+    pytest.param(one_of_them_transient, id="persistence_one_of_them_transient"),
+    pytest.param(hello_made_not_durable, id="topology_hello_made_not_durable"),
+    pytest.param(publishes(*TEXTS, queue="hello2"), id="published_to_another_queue"),
+    pytest.param(lambda channel: channel.queue_delete("hello"), id="topology_hello_deleted"),
+])
+def test_02_exercise_1_wrong_answers(hello, capsys, answer):
+    answer(hello)
+    check_three()
+    assert verdict(capsys) == "❌"
+
+
+@pytest.mark.parametrize("attempt", range(10))
+def test_02_exercise_1_an_extra_copy_fails_on_every_run(hello, capsys, attempt):
+    given_empty(hello)
+    publishes(*TEXTS, "three")(hello)
+    check_three()
+    assert verdict(capsys) == "❌"
+
+
+def test_02_exercise_1_a_second_try_after_a_wrong_one(hello, capsys):
+    hello_made_not_durable(hello)
+    check_three()
+    assert verdict(capsys) == "❌"
+    given_empty(hello)
+    publishes(*TEXTS)(hello)
+    check_three()
+    assert verdict(capsys) == "✅"
 
 
 def given_three(channel):
@@ -62,3 +132,99 @@ def test_02_exercise_2_received(hello, capsys, answer, expected):
     given_three(hello)
     checks.check_received(answer(hello), ["one", "two", "three"], queue="hello", wait=4)
     assert verdict(capsys) == expected
+
+
+def received_with_auto_ack(channel):
+    texts = []
+    for method, properties, body in channel.consume("hello", auto_ack=True, inactivity_timeout=1.0):
+        if method is None:
+            break
+        texts.append(body.decode())
+    channel.cancel()
+    return texts
+
+
+def received_with_basic_get_auto_ack(channel):
+    texts = []
+    for _ in range(3):
+        method, properties, body = channel.basic_get("hello", auto_ack=True)
+        texts.append(body.decode())
+    return texts
+
+
+def received_never_acked(channel):
+    return [message.text for message in drain(channel, "hello", idle_timeout=1.0, deadline=2, ack=False)]
+
+
+def received_hard_coded_delivery_tag(channel):
+    texts = []
+    for _ in range(3):
+        method, properties, body = channel.basic_get("hello", auto_ack=False)
+        texts.append(body.decode())
+    channel.basic_ack(delivery_tag=1)  # the first one's tag, typed in: the other two stay unacked
+    return texts
+
+
+def received_a_subset(channel):
+    return [message.text for message in drain(channel, "hello", max_messages=2, idle_timeout=1.0, deadline=2)]
+
+
+def received_a_subset_the_rest_purged(channel):
+    texts = received_a_subset(channel)
+    channel.queue_purge("hello")
+    return texts
+
+
+def received_extra_copies(channel):
+    texts = received_right(channel)
+    return texts + texts
+
+
+def received_only_the_first_text_kept(channel):
+    return received_right(channel)[:1]
+
+
+def received_reversed(channel):
+    return list(reversed(received_right(channel)))
+
+
+def received_drained_twice(channel):
+    received_right(channel)
+    return received_right(channel)  # the second drain finds nothing
+
+
+@pytest.mark.parametrize("answer", [
+    pytest.param(received_with_auto_ack, id="acks_auto_ack_consume"),
+    pytest.param(received_with_basic_get_auto_ack, id="acks_auto_ack_basic_get"),
+    pytest.param(received_never_acked, id="acks_taken_but_never_acked"),
+    pytest.param(received_hard_coded_delivery_tag, id="acks_a_hard_coded_delivery_tag"),
+    pytest.param(received_a_subset, id="counts_a_subset_the_rest_left_in_the_queue"),
+    pytest.param(received_a_subset_the_rest_purged, id="counts_a_subset_the_rest_purged"),
+    pytest.param(received_extra_copies, id="counts_extra_copies_in_the_list"),
+    pytest.param(received_only_the_first_text_kept, id="counts_all_acked_but_a_subset_kept"),
+    pytest.param(received_reversed, id="content_in_another_order"),
+    pytest.param(received_drained_twice, id="content_drained_twice_the_list_of_the_second"),
+])
+def test_02_exercise_2_wrong_answers(hello, capsys, answer):
+    given_three(hello)
+    checks.check_received(answer(hello), TEXTS, queue="hello", wait=4)
+    assert verdict(capsys) == "❌"
+
+
+def test_02_exercise_2_a_second_try_after_a_wrong_one(hello, capsys):
+    given_three(hello)
+    checks.check_received(received_with_auto_ack(hello), TEXTS, queue="hello", wait=4)
+    assert verdict(capsys) == "❌"
+    given_three(hello)
+    checks.check_received(received_right(hello), TEXTS, queue="hello", wait=4)
+    assert verdict(capsys) == "✅"
+
+
+def test_02_exercise_2_a_right_try_then_an_auto_ack_one_on_the_same_channel(hello, capsys):
+    """The acks of the first try (on the queue the given cell deleted) do not count for the second."""
+    given_three(hello)
+    checks.check_received(received_right(hello), TEXTS, queue="hello", wait=4)
+    assert verdict(capsys) == "✅"
+    given_three(hello)
+    checks.check_received(received_with_auto_ack(hello), TEXTS, queue="hello", wait=4)
+    assert verdict(capsys) == "❌"
