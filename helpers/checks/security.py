@@ -6,11 +6,14 @@ broker's own answers (allowed, or refused with ACCESS_REFUSED) are the verdict. 
 """
 
 import ssl
+from urllib.parse import quote
 
 from ..config import settings
 from .report import check, report
 
 __all__ = ["check_read_only_access", "check_tls_client_certificate"]
+
+HOSTNAME_MISMATCH = 62  # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH
 
 
 def _as(user, password, vhost):
@@ -23,7 +26,9 @@ def _as(user, password, vhost):
 
 
 def _allowed(connection, action):
-    """True if the broker lets ``action(channel)`` happen on a fresh channel, False if it refuses it."""
+    """True if the broker's permissions let ``action(channel)`` through on a fresh channel, False
+    if it refuses it (403). Any other refusal (404: no such queue or exchange; 405, 406: it exists,
+    otherwise) comes after the permission check, so it means the permission let it through."""
     import pika
 
     channel = connection.channel()
@@ -31,20 +36,35 @@ def _allowed(connection, action):
     try:
         action(channel)
     except pika.exceptions.ChannelClosedByBroker as error:
-        if error.reply_code == 403:
-            return False
-        raise
+        return error.reply_code != 403
     if channel.is_open:
         channel.close()
     return True
 
 
+def _near_misses(name):
+    """Names a pattern for ``name`` alone must not match: ``name`` extended at either end, cut
+    short, with its dots replaced (an unescaped dot matches any character), and unrelated."""
+    import secrets
+
+    first, _, rest = name.partition(".")
+    names = [f"{name}.old", f"x.{name}", f"x{name}", f"{name}s", f"{name}-2", name[:-1], name.replace(".", "-"),
+             name.replace(".", "x"), f"{first}.archive" if rest else f"{name}.archive", f"check.{secrets.token_hex(3)}"]
+    return list(dict.fromkeys(other for other in names if other and other != name and not other.startswith("amq.")))
+
+
 @check
 def check_read_only_access(user, password, vhost="team-a", queue="audit.log",
                            others=("audit.log.old", "audit-log", "audit.archive")):
-    """Lesson 12, exercise 1: ``user`` may read ``queue`` in ``vhost`` and nothing else there (not
-    the ``others``, no publishing, no declaring), and may not open another vhost."""
+    """Lesson 12, exercise 1: ``user`` may read ``queue`` in ``vhost`` and nothing else. The check
+    logs in as ``user`` and asks the broker: read ``queue`` (allowed), read ``others`` and names
+    that extend ``queue`` at either end, cut it or replace its dots (refused), write to the
+    built-in exchanges, to ``queue`` and those names (refused), configure (declare) ``queue``,
+    those names and an exchange (refused). Then it reads the user's tags (none) and its
+    permissions in every vhost (``vhost`` only) from the management API."""
     import pika
+
+    from ..management import management_api
 
     if not isinstance(user, str) or not isinstance(password, str):
         return report(False, "", "Give the user's name and password as text, as the exercise's check cell does.")
@@ -56,6 +76,8 @@ def check_read_only_access(user, password, vhost="team-a", queue="audit.log",
     except pika.exceptions.ProbableAccessDeniedError:
         return report(False, "", f"'{user}' may log in, but not into the vhost '{vhost}': give it permissions there "
                                  f"(PUT permissions/{vhost}/{user}).")
+    near = list(dict.fromkeys([*others, *_near_misses(queue)]))
+    made_exchanges = []
     with connection:
         def read(name):
             def take(channel):
@@ -66,29 +88,39 @@ def check_read_only_access(user, password, vhost="team-a", queue="audit.log",
 
         if not _allowed(connection, read(queue)):
             return report(False, "", f"'{user}' may not read '{queue}': its read pattern must match that name.")
-        readable = [name for name in others if _allowed(connection, read(name))]
+        readable = [name for name in near if _allowed(connection, read(name))]
         if readable:
-            return report(False, "", f"'{user}' may also read '{readable[0]}': anchor the read pattern so that it matches "
-                                     f"'{queue}' alone (^...$, with the dot escaped).")
-        for exchange in ("", "amq.direct", "amq.fanout", "amq.topic"):
+            return report(False, "", f"'{user}' may also read '{readable[0]}': anchor the read pattern at both ends so that "
+                                     f"it matches '{queue}' alone (^...$, with the dot escaped).")
+        for exchange in ("", "amq.direct", "amq.fanout", "amq.topic", "amq.headers", "amq.match", queue, *near):
             if _allowed(connection, lambda channel: channel.basic_publish(exchange, queue, "written by the check")):
                 return report(False, "", f"'{user}' may publish to the exchange '{exchange or 'amq.default'}': a read-only "
                                          "user's write pattern matches nothing (\"\").")
-        for name in (queue, *others):
-            if _allowed(connection, lambda channel: channel.queue_declare(name, durable=True)):
-                return report(False, "", f"'{user}' may declare (configure) '{name}', and so delete it: its configure "
-                                         "pattern matches nothing (\"\").")
+        for name in (queue, *near):
+            if _allowed(connection, lambda channel: channel.queue_declare(name, exclusive=True)):
+                return report(False, "", f"'{user}' may declare (configure) the queue '{name}', and so delete it: its "
+                                         "configure pattern matches nothing (\"\").")
+        for name in (queue, near[-1]):
+            if _allowed(connection, lambda channel: channel.exchange_declare(name, "fanout", auto_delete=True)):
+                made_exchanges.append(name)
+                break
+    api = management_api()
+    for name in made_exchanges:  # a configure the check made succeed: delete what it made
+        api.delete(f"exchanges/{quote(vhost, safe='')}/{quote(name, safe='')}")
+    if made_exchanges:
+        return report(False, "", f"'{user}' may declare (configure) the exchange '{made_exchanges[0]}': its configure "
+                                 "pattern matches nothing (\"\").")
     tags = _user_tags(user)
     if tags:
         return report(False, "", f"'{user}' has the tags {tags}: with them it may use the management UI "
                                  "(an administrator may even grant itself anything). A reading program needs no tag: \"\".")
-    for other_vhost in ("/", "team-b"):
-        try:
-            pika.BlockingConnection(_as(user, password, other_vhost)).close()
-        except pika.exceptions.ProbableAccessDeniedError:
-            continue
-        return report(False, "", f"'{user}' may also open the vhost '{other_vhost}': give it permissions in '{vhost}' only.")
-    report(True, f"'{user}' may read '{queue}' in '{vhost}', and the broker refuses it everything else it tried.", "")
+    elsewhere = sorted(entry.get("vhost") for entry in api.get(f"users/{quote(user, safe='')}/permissions")
+                       if entry.get("vhost") != vhost)
+    if elsewhere:
+        return report(False, "", f"'{user}' also has permissions in the vhost '{elsewhere[0]}': give it permissions in "
+                                 f"'{vhost}' only (DELETE permissions/<vhost>/{user} for the others).")
+    report(True, f"'{user}' may read '{queue}' in '{vhost}', and the broker refuses it everything else it tried "
+                 f"({len(near)} other names, read, write and configure each).", "")
 
 
 def _user_tags(user):
@@ -131,6 +163,9 @@ def check_tls_client_certificate(tls_client_parameters, tls_node):
     try:
         connection = pika.BlockingConnection(parameters)
     except ssl.SSLCertVerificationError as error:
+        if error.verify_code == HOSTNAME_MISMATCH:
+            return report(False, "", f"Your client checked the broker's name and refused it ({error.verify_message}): ask for "
+                                     "the name on the broker's certificate, pika.SSLOptions(context, \"localhost\").")
         return report(False, "", f"Your client refused the broker's certificate ({error.verify_message}): trust the "
                                  "course's CA, cafile=certificates / \"ca.pem\".")
     except pika.exceptions.ProbableAuthenticationError:
@@ -150,5 +185,8 @@ def check_tls_client_certificate(tls_client_parameters, tls_node):
     if details.get("auth_mechanism") != "EXTERNAL":
         return report(False, "", f"You logged in as '{details.get('user')}' with a password ({details.get('auth_mechanism')}): "
                                  "log in by the certificate instead, credentials=pika.credentials.ExternalCredentials().")
+    if details.get("user") != "tls-client":
+        return report(False, "", f"The broker logged you in as '{details.get('user')}': log in as tls-client, by the "
+                                 "certificate certificates / \"client.pem\" (its common name is the user's name).")
     report(True, f"Over TLS, the broker's certificate verified, and logged in as '{details.get('user')}' by the "
                  "client certificate: no password sent.", "")
