@@ -26,12 +26,6 @@ def _fresh_queue(queue, bodies):
             publish(channel, queue, body, persistent=True)
 
 
-def _ready_in(queue):
-    """How many messages wait in ``queue``, read from the broker at once (a passive declare)."""
-    with connect(name="check") as connection:
-        return connection.channel().queue_declare(queue, passive=True).method.message_count
-
-
 def _run_in_thread(function, *args):
     """Start ``function(*args)`` in a daemon thread; return the thread and a list that gets the
     error it ended with, if any."""
@@ -48,6 +42,50 @@ def _run_in_thread(function, *args):
     return thread, errors
 
 
+def _queue_counts(queue):
+    """The messages ready in ``queue`` and its consumers, read from the broker at once (a passive
+    declare, without the management API's lag)."""
+    with connect(name="check") as connection:
+        ok = connection.channel().queue_declare(queue, passive=True).method
+        return ok.message_count, ok.consumer_count
+
+
+def _close_consumers(api, queue, reason, timeout=10):
+    """Close, from the broker's side, every connection consuming from ``queue``, until the broker
+    shows the queue without consumers (its unacknowledged messages are then ready again).
+    Returns how many connections it closed, or None if the broker still lists a consumer."""
+    closed = []
+
+    def none_left():
+        if _queue_counts(queue)[1] == 0:
+            return True
+        closed.append(api.close_connections_consuming(queue, reason=reason))
+        return False
+    return sum(closed) if poll(none_left, timeout=timeout, interval=0.2) else None
+
+
+def _repeats_without_a_loss(events):
+    """The jobs handled again with no lost connection since their last handling: a job comes
+    back only when the connection that had it is lost, so these are extra copies."""
+    since_loss, repeated = set(), []
+    for kind, name in events:
+        if kind == "lost":
+            since_loss.clear()
+        elif name in since_loss:
+            repeated.append(name)
+        else:
+            since_loss.add(name)
+    return repeated
+
+
+def _published_once_empty(api, queue, at_least):
+    """How many messages were published to ``queue`` in all, from the first sample of the management
+    API that shows it empty (so taken after the last publish), once it counts ``at_least``."""
+    record = api.queue(queue)
+    published = (record.get("message_stats") or {}).get("publish", 0)
+    return published if record.get("messages") == 0 and published >= at_least else None
+
+
 def _stalled_after(items, seconds):
     """A condition that is true once ``items`` has not grown for ``seconds`` (a worker that stopped taking jobs)."""
     last = {"size": -1, "since": time.monotonic()}
@@ -60,17 +98,15 @@ def _stalled_after(items, seconds):
     return stalled
 
 
-def _described(error):
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
 @check
 def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercise", jobs=30):
     """Lesson 11, exercise 1: ``consume_with_recovery(queue, handle, stop)`` must go on after
-    losing its connection, and handle every job with nothing lost. Twice: in the middle of the
-    sixth job, ``handle`` raises pika's ``StreamLostError``, as a lost connection does (that job
-    must come back); after the twelfth, the check closes the worker's connection from the
-    broker's side, through the management API."""
+    losing its connection, and handle every job with nothing lost. Twice, at points the check
+    controls: in the middle of the sixth job, ``handle`` raises pika's ``StreamLostError``, as a
+    lost connection does (that job must come back); at the end of the twelfth, before its ack,
+    ``handle`` closes the worker's connection from the broker's side and waits until the broker
+    shows the queue without consumers. Acks are read from the broker: the consumer's ack mode, and
+    what is left in the queue once every connection that consumed from it is closed."""
     import pika
 
     if not callable(consume_with_recovery):
@@ -79,38 +115,56 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
     api = management_api()
     expected = [f"job-{number:02d}" for number in range(jobs)]
     _fresh_queue(queue, expected)
-    handled, lost_in_the_middle = [], []
-
-    def handle(body):
-        name = body.decode() if isinstance(body, bytes) else str(body)
-        if len(handled) == 5 and not lost_in_the_middle:
-            lost_in_the_middle.append(name)  # not done: the work stopped with the connection
-            raise pika.exceptions.StreamLostError("Stream connection lost (the exercise check, in the middle of a job)")
-        time.sleep(0.05)  # a short job
-        handled.append(name)
+    handled, events, lost_in_the_middle, cut = [], [], [], {}
 
     def consumers_of_queue():
         consumers = api.consumers()
         return consumers[consumers["queue"] == queue]["ack_required"].tolist()
 
+    def cut_the_connection(name):
+        """In the worker's own thread, so the worker stands still meanwhile: the check reads how it
+        consumes, then closes its connection and waits until the broker has taken its jobs back."""
+        cut["ack_modes"] = poll(consumers_of_queue, timeout=10, interval=0.2) or []
+        cut["closed"] = _close_consumers(api, queue, reason="Closed by the exercise check")
+        events.append(("lost", name))
+
+    def handle(body):
+        name = body.decode() if isinstance(body, bytes) else str(body)
+        if len(handled) == 5 and not lost_in_the_middle:
+            lost_in_the_middle.append(name)  # not done: the work stopped with the connection
+            events.append(("lost", name))
+            raise pika.exceptions.StreamLostError("Stream connection lost (the exercise check, in the middle of a job)")
+        time.sleep(0.05)  # a short job
+        handled.append(name)
+        events.append(("handled", name))
+        if len(handled) == 12 and not cut:
+            cut_the_connection(name)  # the work is done, its ack not yet sent
+
+    empty_since = []
+
+    def queue_emptied():
+        """Every message acked or lost, as the broker shows it for 1.5 s: nothing more can come."""
+        empty = _queue_counts(queue)[0] == 0 and api.queue(queue).get("messages") == 0
+        empty_since[:] = (empty_since or [time.monotonic()]) if empty else []
+        return bool(empty_since) and time.monotonic() - empty_since[0] >= 1.5
+
     stop = threading.Event()
     thread, errors = _run_in_thread(consume_with_recovery, queue, handle, stop)
     try:
-        acks_required = poll(lambda: consumers_of_queue() or not thread.is_alive(), timeout=3)  # how it consumes
-        acks_required = acks_required if isinstance(acks_required, list) else []
-        poll(lambda: len(handled) >= 12 or not thread.is_alive(), timeout=8)
-        if len(handled) >= 12:
-            if poll(consumers_of_queue, timeout=3):
-                api.close_connections_consuming(queue, reason="Closed by the exercise check")
-                stalled = _stalled_after(handled, seconds=6)
-                poll(lambda: set(handled) >= set(expected) or not thread.is_alive() or stalled(), timeout=12)
+        poll(lambda: cut or not thread.is_alive(), timeout=10)
+        if cut:
+            stalled = _stalled_after(handled, seconds=5)  # only ends the wait sooner: the verdict reads the broker
+            poll(lambda: set(handled) >= set(expected) or not thread.is_alive() or _repeats_without_a_loss(events)
+                 or queue_emptied() or stalled(), timeout=15, interval=0.2)
         ended_by_itself = not thread.is_alive()
     finally:
         stop.set()
         thread.join(timeout=3)
-    left = _ready_in(queue)
-    unacked = api.queue(queue).get("messages_unacknowledged", 0)
+    left_open = _close_consumers(api, queue, reason="Closed by the exercise check, after stop")  # unacked jobs come back
+    left = _queue_counts(queue)[0]
     missing = sorted(set(expected) - set(handled))
+    extra = _repeats_without_a_loss(events)
+    acks_required = cut.get("ack_modes", [])
     reconnect = "Wrap it in a loop: on pika.exceptions.AMQPConnectionError (and AMQPChannelError), wait a little and connect again."
     if not lost_in_the_middle:
         if errors:
@@ -118,30 +172,30 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
         if ended_by_itself:
             return report(False, "", f"Your function returned at once, having handled {len(handled)} jobs: it must "
                                      "consume until stop is set (loop on connection.process_data_events).")
-        return report(False, "", f"In 8 s it handled {len(handled)} of {jobs} jobs: does it basic_consume from "
+        return report(False, "", f"In 10 s it handled {len(handled)} of {jobs} jobs: does it basic_consume from "
                                  "queue and call handle(body) for each message?")
     if errors:
         return report(False, "", f"After losing its connection, your function ended with {_described(errors[0])}. " + reconnect)
     if thread.is_alive():
         return report(False, "", "Your function did not return within 3 s of stop being set: check stop in each loop. "
                                  "It still runs in this kernel: restart the kernel (Kernel → Restart) before trying again.")
-    if ended_by_itself and missing:
+    if ended_by_itself and not cut:
         return report(False, "", "Your function returned after losing its connection, before stop was set. " + reconnect)
+    if not cut:
+        return report(False, "", f"After losing its connection in the middle of {lost_in_the_middle[0]}, your function "
+                                 f"handled only {len(handled)} jobs in 10 s: connect again and consume.")
     if not acks_required:
         return report(False, "", f"The broker lists no consumer on '{queue}': take the jobs with basic_consume.")
     if not all(acks_required):
         return report(False, "", "The broker sent the jobs with auto_ack=True: it forgot each job as it sent it, so a "
                                  "worker that dies loses every job in its hands. Ack each job after handle(body) instead.")
-    if len(handled) < 12:
-        return report(False, "", f"After losing its connection in the middle of {lost_in_the_middle[0]}, your function "
-                                 f"handled only {len(handled)} jobs: connect again and consume.")
-    if left and len(set(handled)) + left > jobs:
-        return report(False, "", f"{left} jobs are back in the queue, some of them already handled: your function never "
-                                 "acknowledged them. Call channel.basic_ack(method.delivery_tag) after handle(body).")
-    if lost_in_the_middle[0] in missing and unacked:
-        return report(False, "", f"{lost_in_the_middle[0]} is still unacknowledged on the connection your function had "
-                                 "when it was lost: close the old connection (if connection.is_open: connection.close()) "
-                                 "before connecting again, and the broker gives its jobs back.")
+    if ended_by_itself and missing:
+        return report(False, "", "Your function returned after losing its connection, before stop was set. " + reconnect)
+    if extra:
+        return report(False, "", f"{extra[0]} was handled again though the check had not cut the connection since: its "
+                                 "ack never counted (a nack or reject puts it back, and so does an ack with another "
+                                 "message's delivery tag, which closes the channel). Ack each job once, after "
+                                 "handle(body), with channel.basic_ack(method.delivery_tag).")
     if lost_in_the_middle[0] in missing and not left:
         return report(False, "", f"{lost_in_the_middle[0]}, lost in the middle of handle(body), never came back: it had been "
                                  "acknowledged before its work was done. Ack after handle(body), never before.")
@@ -152,13 +206,24 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
         return report(False, "", f"{len(missing)} of {jobs} jobs were never handled and {left} still wait in the queue: "
                                  "after the cut, did your function connect and consume again?")
     if left:
-        return report(False, "", f"Every job was handled, but {left} are back in the queue: they were never acknowledged. "
-                                 "Call channel.basic_ack(method.delivery_tag) after handle(body).")
-    report(True, f"All {jobs} jobs handled, {lost_in_the_middle[0]} (lost in the middle) included, through two lost "
-                 "connections, and the queue is empty: nothing lost.", "")
+        still = (f" ({left_open} connection(s) still consumed from the queue after stop: close yours when stop is set)"
+                 if left_open else "")
+        return report(False, "", f"Every job was handled, but {left} were never acknowledged{still}: they are back in the "
+                                 "queue. Call channel.basic_ack(method.delivery_tag) after handle(body), with the tag "
+                                 "of that message.")
+    published = poll(lambda: _published_once_empty(api, queue, jobs), timeout=5, interval=0.3)
+    if published and published > jobs:
+        return report(False, "", f"The broker counted {published - jobs} messages published to '{queue}' besides the "
+                                 f"{jobs} jobs: copies, done twice. Do not publish a job again after a lost connection: "
+                                 "the broker gives back every job that was not acked.")
+    again = len(handled) - len(set(handled))
+    report(True, f"All {jobs} jobs handled and acked, {lost_in_the_middle[0]} (lost in the middle) included, through two "
+                 f"lost connections; {again} done twice (a job whose ack went with the connection comes back), and the "
+                 "queue is empty: nothing lost.", "")
 
 
-LONG_JOB_SECONDS = {"job-a": 4.0, "job-b": 1.0}  # 30 s jobs, time compressed: longer than two 1 s heartbeats
+LONG_JOB_SECONDS = {"job-a": 4.0, "job-b": 1.0, "job-c": 1.0}  # 30 s jobs, time compressed: longer than two 1 s heartbeats
+LONG_JOB_COUNT = 2  # the count run_long_jobs is given: job-c must be left in the queue
 
 
 def _with_acks_recorded(connection, ack_threads):
@@ -210,7 +275,9 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
     """Lesson 11, exercise 2: a heartbeat the broker agrees to between 5 and 60 s, and a
     ``run_long_jobs(connection, queue, do_job, count)`` that keeps the connection alive through
     jobs longer than its heartbeat: consumed with acks, prefetch 1, each job done once and acked
-    after its work, from the connection's own thread."""
+    after its work, from the connection's own thread. The queue holds three jobs and count is 2:
+    it returns after exactly two, with no job's work still running and its consumer gone (the
+    broker's count), and the third job is back in the queue once the connection closes."""
     import pika
 
     api = management_api()
@@ -230,7 +297,7 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
                                  "The heartbeat need not cover the job when the work runs in a thread: choose 5 to 60 s.")
 
     _fresh_queue(queue, list(LONG_JOB_SECONDS))
-    done, running, overlapped = [], [], []
+    done, running, overlapped, at_return = [], [], [], {}
     prefetches, acks_required, ack_threads = set(), set(), set()
 
     def do_job(body):
@@ -244,11 +311,23 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
 
     compressed = connect(heartbeat=1, name="long-jobs-check")  # time compressed ten-fold
     _with_acks_recorded(compressed, ack_threads)
-    thread, errors = _run_in_thread(run_long_jobs, compressed, queue, do_job, len(LONG_JOB_SECONDS))
+    def run_then_look(*args):
+        """The learner's function, then, the moment it returns, what it left running (from its own
+        record) and whether the queue still has a consumer (from the broker)."""
+        try:
+            run_long_jobs(*args)
+        finally:
+            at_return.update(done=list(done), running=list(running))
+            try:
+                at_return["consumers"] = _queue_counts(queue)[1]
+            except Exception:  # noqa: BLE001 - a queue deleted by the answer: the verdict says so
+                at_return["consumers"] = None
+
+    thread, errors = _run_in_thread(run_then_look, compressed, queue, do_job, LONG_JOB_COUNT)
     still_running = True
     try:
         give_up_at = time.monotonic() + 12  # about twice what a right answer takes
-        while thread.is_alive() and len(done) < len(LONG_JOB_SECONDS) and time.monotonic() < give_up_at:
+        while thread.is_alive() and time.monotonic() < give_up_at:
             consumers = api.consumers()
             mine = consumers[consumers["queue"] == queue]
             prefetches |= set(mine["prefetch_count"].dropna().astype(int))
@@ -269,7 +348,7 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
                 compressed.close()
             except pika.exceptions.AMQPError:
                 pass  # the broker closed it already: the verdict below says why
-    left = _ready_in(queue)
+    left = _queue_counts(queue)[0]
     if not prefetches:
         return report(False, "", f"The broker saw no consumer on '{queue}': take the jobs with basic_consume "
                                  "(and basic_qos), not by other means.")
@@ -301,10 +380,25 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
     if ack_threads - {"exercise-check"}:
         return report(False, "", "basic_ack was called from the job's thread: a BlockingConnection belongs to the thread that "
                                  "runs it. Hand the ack back with connection.add_callback_threadsafe.")
-    if len(done) != len(set(done)) or set(done) != set(LONG_JOB_SECONDS):
-        return report(False, "", f"The jobs were done as {done}: each of {sorted(LONG_JOB_SECONDS)} should be done once.")
-    if left:
-        return report(False, "", f"Both jobs were done, but {left} went back to the queue: ack each job after its work "
-                                 "(through connection.add_callback_threadsafe).")
-    report(True, f"Heartbeat {heartbeat} s, prefetch 1, and a 4 s job on a 1 s heartbeat: every job done once and acked, "
-                 "the connection kept open.", "")
+    if at_return.get("running"):
+        return report(False, "", f"run_long_jobs returned while {at_return['running'][0]} was still being done: return "
+                                 "only once count jobs are done and their acks sent, so no work is left behind.")
+    asked = sorted(LONG_JOB_SECONDS)[:LONG_JOB_COUNT]
+    if len(done) > LONG_JOB_COUNT:
+        return report(False, "", f"run_long_jobs did {len(done)} jobs ({', '.join(done)}), and count was {LONG_JOB_COUNT}: "
+                                 "the queue held one more. Stop after count jobs.")
+    if len(done) != len(set(done)) or sorted(done) != asked:
+        return report(False, "", f"The jobs were done as {done}: each of {asked} should be done once (count was "
+                                 f"{LONG_JOB_COUNT}).")
+    if at_return.get("consumers"):
+        return report(False, "", "run_long_jobs returned with its consumer still on the queue: the broker goes on handing "
+                                 "it jobs that nobody works on. Close the channel (or basic_cancel) before returning.")
+    if left < len(LONG_JOB_SECONDS) - LONG_JOB_COUNT:
+        return report(False, "", "The job after the count is gone from the queue, and was never done: it was acked "
+                                 "without its work. Ack only the jobs you have done.")
+    if left > len(LONG_JOB_SECONDS) - LONG_JOB_COUNT:
+        return report(False, "", f"{', '.join(asked)} were done, but {left - 1} of them went back to the queue once the "
+                                 "connection closed: never acknowledged. Ack each job after its work, with its own "
+                                 "delivery tag, through connection.add_callback_threadsafe.")
+    report(True, f"Heartbeat {heartbeat} s, prefetch 1, and a 4 s job on a 1 s heartbeat: {LONG_JOB_COUNT} jobs done once "
+                 "and acked, the connection kept open, the consumer stopped and the third job left in the queue.", "")
