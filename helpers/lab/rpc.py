@@ -95,6 +95,7 @@ class RpcClient:
                                           content_type="application/json",
                                           expiration=str(max(1, int(timeout * 1000))))
         self.pending[correlation_id] = number
+        sent_at = time.time()
         try:
             self.channel.basic_publish("", self.queue, json.dumps(request).encode(), properties=properties, mandatory=True)
         except pika.exceptions.UnroutableError:
@@ -109,6 +110,7 @@ class RpcClient:
                 error = RpcTimeout(f"No reply to call {number} within {timeout:g} s: is a server consuming "
                                    f"'{self.queue}'? The client gave up; the request expires unanswered.")
                 error.correlation_id, error.queue = correlation_id, self.queue
+                error.timeout, error.sent_at = timeout, sent_at  # what lesson 08's check reads
                 raise error
             self.connection.process_data_events(time_limit=min(remaining, 0.05))
         return self.answers.pop(correlation_id)
@@ -197,7 +199,8 @@ class RpcServer:
         return frame
 
     def replies(self):
-        """Every reply the server sent, from its own record: item, quantity, total, correlation_id (lesson 08's check)."""
+        """Every reply the server sent, from its own record: item, quantity, total, correlation_id and the
+        request's reply_to as the broker delivered it (lesson 08's check)."""
         return [event for event in self._events() if event["event"] == "replied"]
 
     def requests_answered(self):

@@ -80,7 +80,7 @@ def main(argv=None):
             replies = 0  # nowhere to answer
         channel.basic_ack(method.delivery_tag)
         report("replied", request=number, item=item, replies=replies, quantity=request.get("quantity") if isinstance(request, dict) else None,
-               total=answer.get("total"), correlation_id=properties.correlation_id)
+               total=answer.get("total"), correlation_id=properties.correlation_id, reply_to=properties.reply_to)
         state["last"] = time.monotonic()
 
     channel.basic_consume(args.queue, on_request)
