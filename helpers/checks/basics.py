@@ -267,7 +267,7 @@ def check_binding(exchange, queue, routing_key, keep=(), exchange_type="direct")
 
 
 @check
-def check_messages(queue, texts, persistent=True, wait=5.0):
+def check_messages(queue, texts, persistent=True, wait=3.0):
     """Lesson 02: does durable ``queue`` hold exactly ``texts``, in order, each persistent (delivery mode 2)?"""
     found = queue_or_none(queue)
     if found is None:
