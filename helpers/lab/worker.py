@@ -25,7 +25,9 @@ the broker has confirmed the subscription. The worker then serves the connection
 
 Lesson 05 adds ``--dedupe-file`` (a job whose id is in the file was done already: ``do_job``
 reports ``duplicate`` and returns without doing it, so it is acknowledged, not redone) and
-``--crash-after-work`` (die between the work and the ack); lesson 06 adds ``--reconnect`` (after a
+``--crash-after-work`` (die between the work and the ack); lesson 04 adds ``--consume-args``
+(keyword arguments for the lesson's function, e.g. its prefetch) and reads the acks file (every
+``basic_ack``/``basic_nack``/``basic_reject`` the function sent, with the delivery in hand); lesson 06 adds ``--reconnect`` (after a
 lost connection, e.g. a broker restart, report ``disconnected``, connect again, run the consume
 function again and go on, for a limited time).
 
@@ -116,11 +118,14 @@ class Worker:
     def __init__(self, args, consume):
         self.args = args
         self.consume = consume
+        self.consume_args = json.loads(args.consume_args) if getattr(args, "consume_args", None) else {}
         self.report = Report(args.report, args.name)
         self.done_ids = DoneIds(args.dedupe_file) if args.dedupe_file else None
         self.worked = []
         self.stopping = False
         self.delivery = None  # the method frame of the message being handled
+        self.work_done = False  # do_job finished the delivery in hand
+        self.acks = Report(Path(args.report).with_suffix(".acks.jsonl"), args.name)
         self.last_activity = time.monotonic()
         self.parent = os.getppid()
 
@@ -138,6 +143,7 @@ class Worker:
             self.report.write("failed", **fields)
             raise JobFailed(f"{job.get('job_id')} failed")
         self.report.write("done", **fields)  # the work is done (even if the ack never reaches the broker)
+        self.work_done = True
         if self.done_ids is not None:
             self.done_ids.remember(job.get("job_id"))
         self.worked.append(job.get("job_id"))
@@ -159,7 +165,7 @@ class Worker:
             def on_message(ch, method, properties, body):
                 if self.stopping:
                     return  # not taken: it goes back to the queue when the channel closes
-                self.delivery, self.last_activity = method, time.monotonic()
+                self.delivery, self.last_activity, self.work_done = method, time.monotonic(), False
                 try:
                     on_message_callback(ch, method, properties, body)
                 finally:
@@ -170,10 +176,27 @@ class Worker:
             return tag
 
         channel.basic_consume, channel.basic_qos = observed_basic_consume, observed_basic_qos
-        self.consume(channel, self.args.queue, self.do_job)
+        self.record_acks(channel)
+        self.consume(channel, self.args.queue, self.do_job, **self.consume_args)
         if not subscribed:
             raise CourseError("the consume function returned without calling channel.basic_consume(...)")
         self.report.write("consuming", queue=self.args.queue, prefetch=prefetch.get("count", 0))
+
+    def record_acks(self, channel):
+        """Write every ack, nack and reject the consume function sends to the acks file (the report
+        with ``.acks.jsonl``): its delivery tag, the delivery in hand, and whether its work was done."""
+        def observed(kind, send):
+            def answer(*args, **kwargs):
+                tag = kwargs.get("delivery_tag", args[0] if args else 0)
+                in_hand = self.delivery
+                self.acks.write(kind, delivery_tag=tag, multiple=bool(kwargs.get("multiple", args[1] if len(args) > 1 else False)),
+                                in_hand=in_hand.delivery_tag if in_hand is not None else None,
+                                work_done=self.work_done if in_hand is not None else None)
+                return send(*args, **kwargs)
+            return answer
+
+        for kind in ("ack", "nack", "reject"):
+            setattr(channel, f"basic_{kind}", observed(kind, getattr(channel, f"basic_{kind}")))
 
     def should_stop(self):
         if self.stopping or os.getppid() != self.parent:  # asked to, or the lesson's kernel is gone
@@ -200,6 +223,7 @@ def main(argv=None):
     parser.add_argument("--report", required=True)
     parser.add_argument("--consume-file", help="a file with the lesson's consume function (WorkerPool writes it)")
     parser.add_argument("--consume-name", default="consume", help="the function's name in that file")
+    parser.add_argument("--consume-args", help="JSON: keyword arguments for the lesson's consume function")
     parser.add_argument("--prefetch", type=int, default=1, help="for the default consume function: 0 means no limit")
     parser.add_argument("--ack", choices=["after-work", "never"], default="after-work",
                         help="for the default consume function: 'never' is the bug of a worker that forgets to acknowledge")

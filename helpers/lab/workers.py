@@ -87,20 +87,24 @@ class WorkerPool:
     """``count`` worker processes consuming ``queue``; a context manager that stops them on exit."""
 
     def __init__(self, queue, count=1, consume=None, prefetch=1, ack="after-work", on_failure="requeue", speed=1.0,
-                 name="worker", dedupe=None, crash_after_work=0, reconnect=0, idle_limit=600):
+                 name="worker", dedupe=None, crash_after_work=0, reconnect=0, idle_limit=600, consume_args=None):
         """``consume``: the lesson's consume function ``(channel, queue, do_job)``; without it,
         ``prefetch``, ``ack`` and ``on_failure`` configure the built-in one. ``dedupe``: True (a
         done-ids file for this pool) or the ``dedupe_file`` of another pool to share;
         ``crash_after_work``: each worker dies after its Nth job's work, before the ack (both
         lesson 05). ``reconnect``: seconds a worker keeps trying after losing its connection, e.g.
         to a broker restart (lesson 06; 0 = it stops). ``idle_limit``: a worker with no job for
-        this long stops by itself; every worker also stops when the lesson's kernel ends."""
+        this long stops by itself; every worker also stops when the lesson's kernel ends.
+        ``consume_args``: keyword arguments (JSON values) the workers pass to ``consume``, e.g.
+        ``{"prefetch": 3}`` for ``consume(channel, queue, do_job, prefetch)`` (lesson 04)."""
         self.queue = queue
         self.report_dir = Path(tempfile.mkdtemp(dir=reports_folder()))
         if consume is not None:
             source_file = self.report_dir / "consume.py"
             source_file.write_text(textwrap.dedent(inspect.getsource(consume)))
             self.options = ["--consume-file", str(source_file), "--consume-name", consume.__name__]
+            if consume_args:
+                self.options += ["--consume-args", json.dumps(consume_args)]
         else:
             self.options = ["--prefetch", str(prefetch), "--ack", ack, "--on-failure", on_failure]
         self.options += ["--speed", str(speed), "--idle-limit", str(idle_limit)]
@@ -221,6 +225,19 @@ class WorkerPool:
         columns = ["worker", "event", "job_id", "task", "redelivered", "time"]
         frame = pd.DataFrame(records, columns=columns)
         return frame.sort_values("time").reset_index(drop=True)
+
+    def acks(self):
+        """Every ack, nack and reject the workers' consume function sent, as a DataFrame sorted by
+        time: worker, kind, delivery_tag, multiple, in_hand (the tag of the delivery being handled,
+        None outside a callback), work_done (whether do_job had finished it). Introduced in lesson 03."""
+        records = []
+        for worker in self.processes:
+            path = self.report_dir / f"{worker}.acks.jsonl"
+            lines = path.read_text().splitlines() if path.exists() else []
+            for record in (json.loads(line) for line in lines if line.endswith("}")):
+                records.append({**record, "kind": record["event"]})
+        columns = ["worker", "kind", "delivery_tag", "multiple", "in_hand", "work_done", "time"]
+        return pd.DataFrame(records, columns=columns).sort_values("time").reset_index(drop=True)
 
     def jobs_done(self):
         report = self.report()
