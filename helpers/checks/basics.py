@@ -177,10 +177,18 @@ class _Depth:
             self.connection.close()
 
     def __call__(self, queue):
+        found = self.declared(queue)
+        return None if found is None else found.message_count
+
+    def consumers(self, queue):
+        found = self.declared(queue)
+        return None if found is None else found.consumer_count
+
+    def declared(self, queue):
         if self.channel is None or self.channel.is_closed:
             self.channel = self.connection.channel()
         try:
-            return self.channel.queue_declare(queue, passive=True).method.message_count
+            return self.channel.queue_declare(queue, passive=True).method
         except pika.exceptions.ChannelClosedByBroker:  # no such queue (the broker closes the channel)
             return None
 
@@ -303,7 +311,7 @@ def _acks_seen(queue):
 
 
 @check
-def check_received(received, expected, queue, wait=5.0):
+def check_received(received, expected, queue, wait=6.0):
     """Lesson 02: were ``expected`` received from ``queue`` (texts, in order), taken out and each
     acknowledged, as the broker's own counters show (auto-ack is no ack)?"""
     if received is None:
@@ -316,20 +324,27 @@ def check_received(received, expected, queue, wait=5.0):
         return report(False, "", f"`received` holds {kind} objects: keep their texts ([message.text for message in ...]).")
     expected = list(expected)
     with _Depth() as depth:
-        left = depth(queue)
+        left, consumers = depth(queue), depth.consumers(queue)
     if left is None:
         return report(False, "", f"There is no queue named '{queue}': run the exercise's first cell again, it makes it with its messages.")
+    if consumers:
+        return report(False, "", f"'{queue}' still has {consumers} consumer(s) registered: your consume did not end. Take the "
+                                 "messages with drain(...), which stops after its idle_timeout or deadline and cancels its consumer.")
     if left:
         return report(False, "", f"'{queue}' still holds {left} message(s): they were not taken out of the queue. "
                                  "Drain them all (with ack=True) and keep what you received.")
-    # the counters reach the API a second or so after the acks
-    seen = poll(lambda: (lambda now: now if now["acked"] + now["auto"] >= len(expected) else None)(_acks_seen(queue)),
-                wait, interval=0.25) or _acks_seen(queue)
+    # the counters reach the API a second or so after the acks; the queue's own figures (unacked)
+    # and the channels' (acks) come in separately, so unacked is read only when the acks fall short
+    def accounted():
+        now = _acks_seen(queue)
+        return now if now["acked"] + now["auto"] >= len(expected) else None
+
+    seen = poll(accounted, wait, interval=0.25) or _acks_seen(queue)
     if seen["auto"]:
         return report(False, "", f"{seen['auto']} message(s) were taken with auto_ack=True: the broker deleted them as it sent "
                                  "them, before your code had them, so none was acknowledged. Run the exercise's first cell "
                                  "again and drain with ack=True (basic_ack after taking each).")
-    if seen["unacked"]:
+    if seen["acked"] < len(expected) and seen["unacked"]:
         return report(False, "", f"The broker still counts {seen['unacked']} message(s) of '{queue}' unacknowledged: taken but never "
                                  "acked, they go back to the queue when your channel closes. Ack each one (drain(..., ack=True)).")
     if seen["acked"] != len(expected):
