@@ -28,8 +28,12 @@ class Lesson:
     version: str
 
     def new_channel(self):
-        """A fresh channel, the old one closed (the broker closes a channel after an error such as a failed declare)."""
-        if self.channel.is_open:
+        """A fresh channel, the old one closed (the broker closes a channel after an error such as
+        a failed declare). After the lesson's last cell closed the connection, a new connection:
+        an exercise done after a Run All starts with this."""
+        if self.connection.is_closed:
+            self.connection = connect(name="lesson")
+        elif self.channel.is_open:
             self.channel.close()
         self.channel = self.connection.channel()
         return self.channel

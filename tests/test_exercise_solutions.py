@@ -1,10 +1,11 @@
 """Every lesson's solutions, run where a learner would run them: in the learner's cell.
 
-The solution edition (tools/exercises.py) tries each exercise as a learner does: first as it
-stands, with nothing typed (its check must say ❌ and what to do), then, after the exercise's
-given cell again, with the solution typed into the learner's cell (its check must say ✅). So
-each test proves, inside the lesson's own kernel: the solution passes its check, the empty
-answer does not, and a second try after a wrong one works. The lesson itself, as stored, is
+The solution edition (tools/exercises.py) is the lesson as a learner meets it: a Run All with
+nothing typed (each check must say ❌ and what to do), then, after the lesson's last cell (which
+cleans up and closes the lesson's connection), each exercise done again: its given cell, the
+solution typed into the learner's cell, its check (✅). So each test proves, inside the lesson's
+own kernel: the solution passes its check, the empty answer does not, a second try after a
+wrong one works, and each exercise's given cell makes all that the exercise needs. The lesson itself, as stored, is
 checked by strict nbval (its checks' stored outputs are the ❌ of a Run All with nothing typed).
 """
 
@@ -46,7 +47,7 @@ def test_each_exercise_fails_empty_then_passes_with_its_solution(lesson):
         assert meant_to_raise or not tracebacks(cell), f"{lesson.name}: a traceback in {cell.source[:80]!r}: {tracebacks(cell)}"
     for check, verdict, exercise in expected:
         lines = printed(check).strip().splitlines()
-        attempt = "with nothing typed" if verdict == "❌" else "with its solution"
+        attempt = "with nothing typed" if verdict == "❌" else "done after the lesson's last cell, with its solution"
         assert lines and all(line.startswith(verdict) for line in lines), \
             f"{lesson.name}, exercise {exercise.number} {attempt}: the check said {lines!r}, not {verdict}"
         if verdict == "❌":

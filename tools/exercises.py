@@ -3,9 +3,11 @@
 Every exercise is these cells, in this order (see tools/README.md):
 
     *Exercise N.* prompt     markdown: what to do, and what the check reads
-    given                    code, untagged: the exercise's data, and a clean state (deletes what
-                             an earlier try left), so that a second try works and the exercise
-                             does not depend on the one above it
+    given                    code, untagged: the exercise's data, and a clean state (a fresh
+                             channel, ``channel = lesson.new_channel()``, since a wrong answer may
+                             have closed the old one; deletes what an earlier try left; makes or
+                             starts what the exercise needs), so that a second try works, after the
+                             lesson's last cell too, and the exercise depends on no other
     (markdown, optional)     e.g. a note on the given data
     the learner's cell       code, tag "exercise": named placeholders that run as they are
     the check                code, untagged: the whole check_...(...) call, right under the
@@ -15,8 +17,9 @@ Every exercise is these cells, in this order (see tools/README.md):
 
 One source gives three editions: the lesson itself (its stored outputs are a Run All with nothing
 typed: each check's ❌ and hint), the workshop edition (the solution cells dropped;
-tools/make_student_copy.py) and, for the tests only, the solution edition (each exercise tried
-first as it stands, then again with the solution in the learner's cell; ``solution_edition``).
+tools/make_student_copy.py) and, for the tests only, the solution edition (a Run All with
+nothing typed, then each exercise done again after the lesson's last cell, with its solution in
+the learner's cell: ``solution_edition``).
 """
 
 import copy
@@ -100,25 +103,27 @@ def exercises(notebook):
 
 
 def solution_edition(notebook):
-    """For the tests: the lesson with every exercise tried twice, as a learner would. First as it
-    stands (the learner's cell with nothing typed), then, after the given cell again, with the
-    solution in the learner's cell. Returns the notebook and, for each check cell in it, the
-    verdict it must print: ``[(cell, "❌" or "✅", exercise), ...]``."""
+    """For the tests: the lesson as a learner meets it. First a Run All with nothing typed (each
+    check must say ❌), to the lesson's last cell (which cleans up and closes its connection); then
+    each exercise done after that, as a learner does after a Run All: its given cell again, the
+    solution in the learner's cell, its check (✅). So each exercise's given cell must make all
+    that the exercise needs, whatever ran before. Returns the notebook and, for each check cell
+    in it, the verdict it must print: ``[(cell, "❌" or "✅", exercise), ...]``."""
     notebook = copy.deepcopy(notebook)
-    by_check = {exercise.check: exercise for exercise in exercises(notebook)}
-    solutions = {exercise.solution for exercise in by_check.values()}
+    found = exercises(notebook)
+    by_check = {exercise.check: exercise for exercise in found}
+    solutions = {exercise.solution for exercise in found}
     cells, expected = [], []
     for index, cell in enumerate(notebook.cells):
         if index in solutions:
-            continue  # its code runs below, in the learner's cell
+            continue  # read, never run
         cells.append(cell)
-        exercise = by_check.get(index)
-        if exercise is None:
-            continue
-        expected.append((cell, "❌", exercise))
+        if index in by_check:
+            expected.append((cell, "❌", by_check[index]))
+    for exercise in found:
         answer = nbformat.v4.new_code_cell(solution_code(notebook.cells[exercise.solution]))
         answer.metadata["tags"] = [EXERCISE]
-        again = copy.deepcopy(cell)
+        again = copy.deepcopy(notebook.cells[exercise.check])
         cells += [copy.deepcopy(notebook.cells[exercise.given]), answer, again]
         expected.append((again, "✅", exercise))
     notebook.cells = cells
