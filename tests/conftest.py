@@ -12,6 +12,7 @@ lessons' solution editions and the exercise checks' tests, which are independent
 lesson (one test) a unit. The longest units (as the last run measured them) are handed out first.
 """
 
+import fcntl
 import json
 import os
 import uuid
@@ -46,12 +47,33 @@ def node_settings(number):
 
 
 def xdist_worker_number():
-    """Test worker N's node number: N, plus TEST_NODE_OFFSET (default 0), so that two suites can
-    run side by side on one machine (``TEST_NODE_OFFSET=10 pytest -n 2 ...``)."""
+    """Test worker N's number (gwN), or None in the controller or a serial run."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not worker.startswith("gw"):
-        return None
-    return int(worker[2:]) + int(os.environ.get("TEST_NODE_OFFSET", "0"))
+    return int(worker[2:]) if worker.startswith("gw") else None
+
+
+# Two suites may run at once on one machine (two terminals, or `make test` beside a soak run):
+# each test worker holds a lock on its node's number for as long as it runs, and takes the next
+# free number when another suite's worker holds its own. Numbers stay below 30, where the
+# management ports (15750+N) would reach the Prometheus ones (15780+N).
+NODE_NUMBERS = range(30)
+node_lock = None
+
+
+def claim_node_number(wanted):
+    """Lock and return the first node number from ``wanted`` on that no other test worker holds."""
+    global node_lock
+    TEST_NODES.mkdir(parents=True, exist_ok=True)
+    for number in [n for n in NODE_NUMBERS if n >= wanted] + [n for n in NODE_NUMBERS if n < wanted]:
+        handle = open(TEST_NODES / f"node-{number}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        node_lock = handle  # held until this process ends
+        return number
+    raise pytest.UsageError(f"all {len(NODE_NUMBERS)} test nodes are in use by other test runs")
 
 
 def unit_of(nodeid):
@@ -113,9 +135,10 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_configure(config):
-    number = xdist_worker_number()
-    if number is None:
+    worker = xdist_worker_number()
+    if worker is None:
         return
+    number = claim_node_number(worker + int(os.environ.get("TEST_NODE_OFFSET", "0")))
     os.environ.update(node_settings(number))
     from helpers.ops import broker
 
