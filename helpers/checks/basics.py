@@ -37,6 +37,8 @@ class AnotherBroker:
 
     def get(self, path, **params):
         found = self.api.get(path, **params)
+        if path == "overview":
+            found = {**found, "rabbitmq_version": self.VERSION}
         if path == "nodes":
             found = [{**node, "enabled_plugins": [*node.get("enabled_plugins", []), self.PLUGIN]} for node in found]
         return found
@@ -200,6 +202,18 @@ class _Depth:
         return self(queue) or 0
 
 
+def _short_lived(found, what):
+    """Why a durable queue would still vanish (exclusive, auto-delete), or None."""
+    name = found.get("name")
+    if found.get("exclusive"):
+        return (f"Queue '{name}' is exclusive: the broker deletes it, messages and all, when your connection closes, which "
+                f"{what} must not allow. Run the exercise's first cell again and declare it with durable=True only.")
+    if found.get("auto_delete"):
+        return (f"Queue '{name}' is auto-delete: the broker deletes it when its last consumer goes, which {what} must not "
+                "allow. Run the exercise's first cell again and declare it with durable=True only.")
+    return None
+
+
 def _event_problem(text, event):
     """What is wrong with a message body meant to be ``event`` as JSON, or None."""
     try:
@@ -232,6 +246,9 @@ def check_audit_trail(exchange, queue, routing_key, event=None, exchange_type="d
     if not found.get("durable"):
         return report(False, "", f"Queue '{queue}' is not durable: an audit trail must survive a restart. Delete it "
                                  f"(run the cell above this exercise) and declare it with durable=True.")
+    problem = _short_lived(found, "an audit trail")
+    if problem:
+        return report(False, "", problem)
     problem = _bindings_problem(exchange, queue, routing_key)
     if problem:
         return report(False, "", problem)
@@ -283,6 +300,9 @@ def check_messages(queue, texts, persistent=True, wait=3.0):
     if not found.get("durable"):
         return report(False, "", f"Queue '{queue}' is not durable: its messages would not survive a restart, persistent or not. "
                                  "Run the exercise's first cell again (it declares it durable), then publish.")
+    problem = _short_lived(found, "a queue whose messages must last")
+    if problem:
+        return report(False, "", problem)
     texts = list(texts)
     with _Depth() as depth:
         have = depth.settled(queue, len(texts), wait)

@@ -39,6 +39,16 @@ def version_from_a_key_that_is_not_there(api):
     return api.overview()["version"]  # raises KeyError: the check says so in one line
 
 
+@pytest.mark.parametrize("answer", [
+    pytest.param(version_right, id="overview_key"),
+    pytest.param(lambda api: api.overview().get("rabbitmq_version"), id="overview_get"),
+    pytest.param(lambda api: api.get("overview")["rabbitmq_version"], id="the_api_path_itself"),
+])
+def test_00_exercise_1_right_answers(capsys, answer):
+    checks.check_broker_version(answer)
+    assert verdict(capsys) == "✅"
+
+
 @pytest.mark.parametrize("answer, expected", [
     (version_left_empty, "❌"), (version_typed_in, "❌"), ("3.10.8", "❌"),
     (lambda api: api.overview()["erlang_version"], "❌"), (version_right, "✅"),

@@ -117,6 +117,14 @@ def bound_and_published_with_another_key(channel):
     publish(channel, routing_key="order.new", body=EVENT, exchange="shop.events", persistent=True)
 
 
+def audit_log_declared(**settings):
+    def answer(channel):
+        channel.queue_declare(queue="audit.log", durable=True, **settings)
+        channel.queue_bind(queue="audit.log", exchange="shop.events", routing_key="order.created")
+        publish(channel, routing_key="order.created", body=EVENT, exchange="shop.events", persistent=True)
+    return answer
+
+
 AUDIT_WRONG = [
     pytest.param(transient_event, id="persistence_the_event_is_transient"),
     pytest.param(published_twice, id="counts_extra_copies_published_twice"),
@@ -132,6 +140,8 @@ AUDIT_WRONG = [
     pytest.param(shop_events_made_anew("topic", True), id="topology_shop_events_made_a_topic_exchange"),
     pytest.param(shop_events_made_anew("direct", False), id="topology_shop_events_made_not_durable"),
     pytest.param(bound_and_published_with_another_key, id="binding_and_event_with_another_key"),
+    pytest.param(audit_log_declared(exclusive=True), id="topology_audit_log_durable_but_exclusive"),
+    pytest.param(audit_log_declared(auto_delete=True), id="topology_audit_log_durable_but_auto_delete"),
     pytest.param(lambda channel: remake_shop_events(channel, "direct", True) or channel.exchange_delete("shop.events"),
                  id="topology_shop_events_deleted"),
 ]

@@ -56,6 +56,12 @@ def hello_made_not_durable(channel):
     publishes(*TEXTS)(channel)
 
 
+def hello_made_exclusive(channel):
+    channel.queue_delete("hello")
+    channel.queue_declare(queue="hello", durable=True, exclusive=True)
+    publishes(*TEXTS)(channel)
+
+
 def one_message_with_all_three(channel):
     publish(channel, "hello", "one two three", persistent=True)
 
@@ -69,6 +75,7 @@ def one_message_with_all_three(channel):
     pytest.param(publishes("three", "two", "one"), id="content_in_reverse_order"),
     pytest.param(one_of_them_transient, id="persistence_one_of_them_transient"),
     pytest.param(hello_made_not_durable, id="topology_hello_made_not_durable"),
+    pytest.param(hello_made_exclusive, id="topology_hello_made_durable_but_exclusive"),
     pytest.param(publishes(*TEXTS, queue="hello2"), id="published_to_another_queue"),
     pytest.param(lambda channel: channel.queue_delete("hello"), id="topology_hello_deleted"),
 ])
