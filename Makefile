@@ -34,25 +34,36 @@ down status restart reset: setup
 
 # The tests run in parallel, each test worker with a RabbitMQ node of its own (tests/conftest.py).
 # Eight, even on two cores: the suite mostly waits on the broker (benchmarks/SUITE_TIMES.md).
+# Each test worker's node, and each lab or lesson started for the browser tests, stops when the
+# run ends, however it ends: Ctrl-C, SIGTERM or a killed make (the run watches make's pid).
 TEST_WORKERS ?= 8
 PYTEST_ARGS ?=
-test: broker
-	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+test: setup
+	@$(BIN)/python -m helpers.ops.broker install
+	@$(BIN)/python -m helpers.ops.browser
+	COURSE_TEST_OWNER_PID=$$PPID $(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-# JupyterLab runs from notebooks/ with the course's environment first on PATH, and its terminals
-# start there with the course's Python (tools/jupyter_lab_config.py): `python scripts/worker.py`
-# works in a lab terminal as the lessons say.
+# JupyterLab runs from notebooks/ (LAB_DIR) with the course's environment first on PATH, and its
+# terminals start there with the course's Python (tools/jupyter_lab_config.py): `python
+# scripts/worker.py` works in a lab terminal as the lessons say. It opens on the contents page, and
+# the address it prints (with its token) is the one to open. The browser tests run it on a copy.
+LAB_DIR  ?= notebooks
 LAB_ENV  := PATH="$(abspath $(BIN)):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))" COURSE_VENV="$(abspath $(VENV))"
-LAB      := cd notebooks && $(LAB_ENV) "$(abspath $(BIN))/jupyter" lab --ip=127.0.0.1 --config="$(abspath tools/jupyter_lab_config.py)" $(ROOT_FLAG)
+LAB      := cd "$(LAB_DIR)" && $(LAB_ENV) "$(abspath $(BIN))/jupyter" lab --ip=127.0.0.1 --config="$(abspath tools/jupyter_lab_config.py)" $(ROOT_FLAG)
 LAB_OPTS ?=
-lab: broker
-	@echo "Opening JupyterLab on the lessons; if no browser opens, open the http://127.0.0.1:8888/lab?token=... address printed below."
-	@$(LAB) $(LAB_OPTS) 00_set_up_and_check.ipynb
+# A local node that `make lab` starts stops with the lab (its shell's pid is the node's owner); a
+# broker that already ran (`make broker`) keeps running.
+BROKER_WITH_LAB := $(BIN)/python -m helpers.ops.broker up --stop-with $$$$
+lab: setup
+	@$(BROKER_WITH_LAB) && \
+	echo "Opening JupyterLab on the course's contents page. If no browser opens, copy the address JupyterLab prints below into one." && \
+	$(LAB) --LabApp.default_url=/lab/tree/index.ipynb $(LAB_OPTS)
 
 # A workshop: the same lab, opened on the edition without solutions (made anew from the lessons).
-workshop: broker student
-	@echo "Opening the workshop edition (notebooks/student/): exercises without their solutions."
-	@$(LAB) $(LAB_OPTS) student/00_set_up_and_check.ipynb
+workshop: setup student
+	@$(BROKER_WITH_LAB) && \
+	echo "Opening the workshop edition ($(LAB_DIR)/student/): exercises without their solutions." && \
+	$(LAB) --LabApp.default_url=/lab/tree/student/00_set_up_and_check.ipynb $(LAB_OPTS)
 
 # The whole suite N times in a row, with a tally of what failed (a flaky test shows itself by name).
 N ?= 10
@@ -65,7 +76,7 @@ notebooks: broker
 	$(BIN)/python tools/run_notebooks.py $(NB)
 
 student: setup
-	@$(BIN)/python tools/make_student_copy.py
+	@$(BIN)/python tools/make_student_copy.py "$(LAB_DIR)/student"
 
 dashboard: broker
 	@$(BIN)/python -m helpers.lab.dashboard --seconds 60

@@ -15,6 +15,9 @@ lesson (one test) a unit. The longest units (as the last run measured them) are 
 import fcntl
 import json
 import os
+import signal
+import threading
+import time
 import uuid
 
 import pytest
@@ -23,6 +26,7 @@ from helpers.amqp import connect
 from helpers.management import management_api
 from helpers.waiting import wait_until
 from helpers.config import PROJECT_DIR
+from helpers.ops.processes import is_alive
 
 TEST_NODES = PROJECT_DIR / ".broker-tests"
 # Worker N's node: AMQP 5750+N, management 15750+N, Prometheus endpoint 15780+N (clustering
@@ -134,15 +138,39 @@ def pytest_xdist_make_scheduler(config, log):
     return CourseScheduling(config, log)
 
 
+def interrupt_on_sigterm():
+    """SIGTERM ends a test process as Ctrl-C does, through pytest's own teardown (which stops its
+    nodes), instead of on the spot."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def interrupt_when_gone(owner):
+    """Interrupt this run (as Ctrl-C would) once process ``owner`` has ended: `make test` passes
+    its own pid, so a killed make takes its test run, and so the run's nodes, with it."""
+    def watch():
+        while is_alive(owner):
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, daemon=True, name="course-owner-watch").start()
+
+
 def pytest_configure(config):
+    interrupt_on_sigterm()
     worker = xdist_worker_number()
     if worker is None:
+        if os.environ.get("COURSE_TEST_OWNER_PID"):
+            interrupt_when_gone(int(os.environ["COURSE_TEST_OWNER_PID"]))
         return
     number = claim_node_number(worker + int(os.environ.get("TEST_NODE_OFFSET", "0")))
     os.environ.update(node_settings(number))
     from helpers.ops import broker
 
-    broker.up()
+    # The node stops when this worker ends, however it ends (a killed run leaves no node behind).
+    broker.up(owner=os.getpid())
     config.pluginmanager.register(CleanNodeForLessons(), "course-clean-node-for-lessons")
 
 

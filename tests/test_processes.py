@@ -1,10 +1,13 @@
 """The course's local servers are known by pid files: a stale one, whose number now belongs to
-another program, must never be taken for the server (nor signalled), and a stop ends the process."""
+another program, must never be taken for the server (nor signalled), a stop ends the process,
+and a server given an owner stops once the owner has ended, however it ended."""
 
 import subprocess
 import sys
+import time
 
-from helpers.ops.processes import running_pid, stop
+from helpers.ops.processes import is_alive, running_pid, stop, stop_with_owner
+from helpers.waiting import wait_until
 
 
 def test_a_pid_file_pointing_at_another_program_is_not_ours(tmp_path):
@@ -37,3 +40,32 @@ def test_stop_ends_a_process_that_ignores_sigterm(tmp_path):
     assert stubborn.stdout.readline().strip() == "ready"
     stop(stubborn.pid, lambda: stubborn.poll() is None, timeout=0.5)
     assert stubborn.wait(timeout=5) is not None
+
+
+def sleeper(marker):
+    """A process that runs until killed, recognisable by ``marker`` in its command line."""
+    process = subprocess.Popen([sys.executable, "-c", f"import time; print('{marker}', flush=True); time.sleep(120)"],
+                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert process.stdout.readline().strip() == marker  # past its exec
+    return process
+
+
+def test_a_server_with_an_owner_stops_when_the_owner_is_killed_and_not_before():
+    owner, server = sleeper("course-owner"), sleeper("course-server")
+    try:
+        stop_with_owner(owner.pid, server.pid, b"course-server")
+        time.sleep(2)  # the watcher looks twice a second
+        assert is_alive(server.pid), "the server stopped while its owner still ran"
+        owner.kill()  # SIGKILL: the owner has no chance to clean up
+        owner.wait()
+        wait_until(lambda: server.poll() is not None, "the server to stop after its owner", timeout=30, interval=0.1)
+    finally:
+        for process in (owner, server):
+            process.kill()
+            process.wait()
+
+
+def test_a_zombie_is_not_alive():
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    wait_until(lambda: not is_alive(ended.pid), "the ended child to count as gone though not reaped", timeout=10)
+    ended.wait()

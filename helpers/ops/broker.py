@@ -35,7 +35,7 @@ from ..config import PROJECT_DIR, env, settings
 from . import system_packages
 from ..errors import CourseError
 from ..waiting import wait_until
-from .processes import running_pid, stop
+from .processes import is_alive, running_pid, stop, stop_with_owner
 from .system_packages import run
 
 DOCKER_DIR = PROJECT_DIR / "docker"
@@ -139,7 +139,7 @@ def speaks_amqp(host, port, timeout=2.0):
 class ExistingBroker:
     name = "existing"
 
-    def up(self):
+    def up(self, owner=None):
         wait_until_ready(timeout=10)
 
     def is_running(self):
@@ -194,7 +194,7 @@ class DockerBroker:
         result = self.compose("ps", "--status", "running", "--quiet", "rabbitmq")
         return bool(result.stdout.strip())
 
-    def up(self):
+    def up(self, owner=None):
         check_ports_free()
         self.compose("up", "-d", "--wait", "rabbitmq")
         ready_with_course_user(self.ctl)
@@ -260,6 +260,7 @@ class LocalNode:
     def __init__(self):
         self.state = Path(env("BROKER_STATE_DIR") or PROJECT_DIR / ".broker").resolve()
         self.pid_file = self.state / "rabbit.pid"
+        self.owner_file = self.state / "owner.pid"
         self.log_file = self.state / "log" / "console.log"
         amqp_port = settings().amqp_port
         self.node_name = "course@localhost" if amqp_port == 5672 else f"course-{amqp_port}@localhost"
@@ -315,7 +316,9 @@ class LocalNode:
         script = find_server_script().parent / "rabbitmqctl"
         return run([str(script), *args], timeout=timeout, env=self.environment(), check=check)
 
-    def up(self):
+    def up(self, owner=None):
+        """Start the node (or use the one running). With ``owner`` (a process id), a node this
+        call starts is stopped as soon as that process has ended (processes.stop_with_owner)."""
         if self.is_running():
             ready_with_course_user(self.ctl)
             return
@@ -331,6 +334,17 @@ class LocalNode:
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.state, start_new_session=True)
         ready_with_course_user(self.ctl, is_alive=lambda: process.poll() is None, on_death=self.why_it_stopped)
+        if owner is not None and self.pid() is not None:
+            stop_with_owner(owner, self.pid(), b"beam")
+            self.owner_file.write_text(str(owner))
+
+    def owner(self):
+        """The process whose end stops this node (see up), if it still runs; else None."""
+        try:
+            owner = int(self.owner_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return owner if is_alive(owner) else None
 
     def why_it_stopped(self):
         lines = self.log_file.read_text(errors="replace").strip().splitlines()[-6:] if self.log_file.exists() else []
@@ -350,13 +364,15 @@ class LocalNode:
                    "the node's ports to be free", timeout=15, interval=0.2)
 
     def restart(self):
+        owner = self.owner()  # a restarted node keeps its owner
         self.down()
-        self.up()
+        self.up(owner=owner)
 
     def reset(self):
+        owner = self.owner()
         self.down()
         shutil.rmtree(self.state / "data", ignore_errors=True)
-        self.up()
+        self.up(owner=owner)
 
 
 # -- choosing a backend -----------------------------------------------------------------------
@@ -424,14 +440,28 @@ def describe_access():
     )
 
 
-def up():
+def up(owner=None):
+    """Start the course's broker (or use the one running). ``owner``: a process id whose end stops
+    a local node this call starts (a test worker's node; `make lab`'s, with the lab)."""
     backend, why = choose_backend()
     say(f"Broker backend: {backend.name} ({why}).")
     started = time.monotonic()
-    backend.up()
+    backend.up(owner=owner)
     say(f"RabbitMQ {broker_version()} is ready ({time.monotonic() - started:.1f} s).")
     say(describe_access())
     return backend
+
+
+def install():
+    """Make sure the rabbitmq-server package is here (the test suite's nodes run from it), without
+    starting a node."""
+    script = find_server_script()
+    if script is None:
+        install_server_package()
+        script = find_server_script()
+    if script is None:
+        raise CourseError(f"rabbitmq-server was installed but its scripts were not found. Try: {install_command()}")
+    say(f"RabbitMQ's package is installed ({script.parent}).")
 
 
 def down():
@@ -602,11 +632,15 @@ def status():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m helpers.ops.broker", description="The course's RabbitMQ broker.")
-    commands = {"up": up, "down": down, "status": status, "restart": restart, "reset": reset, "set-credentials": set_credentials}
+    commands = {"up": up, "down": down, "status": status, "restart": restart, "reset": reset,
+                "set-credentials": set_credentials, "install": install}
     parser.add_argument("command", choices=list(commands))
+    parser.add_argument("--stop-with", type=int, metavar="PID",
+                        help="with up: a local node this command starts stops once process PID has ended "
+                             "(make lab passes its own shell, so the node ends with the lab)")
     args = parser.parse_args(argv)
     try:
-        result = commands[args.command]()
+        result = up(owner=args.stop_with) if args.command == "up" else commands[args.command]()
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

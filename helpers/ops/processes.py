@@ -4,10 +4,19 @@ file: whether one runs, and stopping it, the same way for both.
 A pid file can outlive its process (a reboot, a crash), and the number can then belong to
 another program; ``running_pid`` checks the program's command line too, so that ``stop`` never
 signals a process that is not ours.
+
+A server started for a while (a test worker's node, a lesson's node of its own) is given an
+owner: ``stop_with_owner`` leaves a small watcher beside it that stops it as soon as the owner
+has ended, however it ended (Ctrl-C, SIGTERM, SIGKILL, a kernel shut down), so nothing is left
+running. The watcher is this module run as a program:
+
+    python -m helpers.ops.processes OWNER_PID PID PROGRAM
 """
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -45,3 +54,44 @@ def _reaped(pid):
         return os.waitpid(pid, os.WNOHANG)[0] == pid
     except ChildProcessError:
         return False
+
+
+def is_alive(pid, program=None):
+    """True while ``pid`` runs (a zombie, ended but not yet reaped, counts as ended) and, if
+    ``program`` (bytes) is given, its command line still contains it."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    proc = Path(f"/proc/{pid}")
+    if not proc.exists():
+        return True  # no /proc (macOS): kill 0 is all there is
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = (proc / "cmdline").read_bytes()
+    except (OSError, IndexError):
+        return False
+    return state != "Z" and (program is None or program in cmdline)
+
+
+def watch(owner_pid, pid, program, interval=0.5):
+    """Wait while both run; once the owner has ended, stop ``pid``."""
+    while is_alive(pid, program):
+        if not is_alive(owner_pid):
+            stop(pid, lambda: is_alive(pid, program))
+            return
+        time.sleep(interval)
+
+
+def stop_with_owner(owner_pid, pid, program):
+    """Leave a watcher that stops ``pid`` (whose command line contains ``program``, bytes) once
+    ``owner_pid`` has ended. It runs in a session of its own, so the Ctrl-C that ends the owner
+    does not end it first."""
+    project = Path(__file__).resolve().parents[2]
+    subprocess.Popen([sys.executable, "-m", "helpers.ops.processes", str(owner_pid), str(pid), program.decode()],
+                     cwd=project, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+
+
+if __name__ == "__main__":
+    watch(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode())

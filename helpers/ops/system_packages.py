@@ -52,7 +52,8 @@ def admin_prefix():
 
 
 def install_debian_package(package, service, missing_message):
-    """apt-get install ``package`` if that can be done without asking, then stop its ``service``.
+    """apt-get install ``package`` if that can be done without asking, then stop its ``service``
+    (``None`` for a package that runs none).
 
     Raises a CourseError with ``missing_message`` (which should end with the install command)
     where it cannot.
@@ -67,7 +68,8 @@ def install_debian_package(package, service, missing_message):
     if run(install, timeout=900, env=env, check=False).returncode != 0:  # the package lists may be missing or old
         run(prefix + ["apt-get", "update", "-q", *lock], timeout=600, env=env)
         run(install, timeout=900, env=env)
-    stop_system_service(service, prefix)
+    if service:
+        stop_system_service(service, prefix)
 
 
 def stop_system_service(service, prefix):

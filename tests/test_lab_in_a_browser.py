@@ -1,0 +1,272 @@
+"""The lab as a person uses it: `make lab` and `make workshop` started as the README says, and a
+real Chromium (the system's, driven by Playwright) opening the address they print.
+
+Each lab serves a copy of notebooks/ (LAB_DIR), so running lessons in the page never changes the
+stored lessons, and reads its settings and workspaces from folders of its own, so nobody's own
+JupyterLab layout reaches it. A failing step leaves its screenshot in test-results/.
+"""
+
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.config import PROJECT_DIR
+from helpers.ops import browser as system_browser
+
+playwright = pytest.importorskip("playwright.sync_api")
+expect = playwright.expect
+
+CHROMIUM = system_browser.find()
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=f"no Chromium here: {system_browser.install_command()}")
+NOTEBOOKS = PROJECT_DIR / "notebooks"
+ADDRESS = re.compile(r"(http://127\.0\.0\.1:\d+/lab\S*\?token=\w+)")
+LESSONS = sorted(path.name for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    # The system's Chromium; as root it needs --no-sandbox, and a container's /dev/shm is small.
+    return {**browser_type_launch_args, "executable_path": CHROMIUM,
+            "args": ["--no-sandbox", "--disable-dev-shm-usage"]}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1400, "height": 1000}}
+
+
+def free_port():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
+
+
+class Lab:
+    """`make <target>` serving a copy of the lessons; ``address`` is the one it printed."""
+
+    def __init__(self, target, folder):
+        self.folder = folder
+        self.lines = []
+        settings = folder.parent / f"{target}-settings"
+        # The terminal draws on a canvas; its screen-reader mode also writes the rows as text, which
+        # the test reads. Nothing else differs from a learner's lab.
+        terminal_settings = settings / "user" / "@jupyterlab" / "terminal-extension" / "plugin.jupyterlab-settings"
+        terminal_settings.parent.mkdir(parents=True, exist_ok=True)
+        terminal_settings.write_text('{"screenReaderMode": true}')
+        env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings / "user"),
+                   JUPYTERLAB_WORKSPACES_DIR=str(settings / "workspaces"), JUPYTER_RUNTIME_DIR=str(settings / "runtime"))
+        options = f"--no-browser --port={free_port()} --ServerApp.port_retries=0"
+        self.process = subprocess.Popen(["make", "-s", target, f"LAB_DIR={folder}", f"LAB_OPTS={options}"],
+                                        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, start_new_session=True)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.address = self._wait_for_address(timeout=120)
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+
+    def _wait_for_address(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                match = ADDRESS.search(line)
+                if match:
+                    return match.group(1)
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError("the lab printed no address to open:\n" + "\n".join(self.lines[-30:]))
+
+    def printed(self):
+        return "\n".join(self.lines)
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lab") / "notebooks"
+    shutil.copytree(NOTEBOOKS, folder, ignore=shutil.ignore_patterns("student", ".ipynb_checkpoints", "__pycache__"))
+    started = Lab("lab", folder)
+    yield started
+    started.stop()
+
+
+def current_tab(page):
+    return page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
+
+
+def address_of(lab, name):
+    """The lab's address for one notebook, in a fresh workspace (``reset``: no tabs from an earlier test)."""
+    token = lab.address.split("?token=")[1]
+    return lab.address.split("/lab")[0] + f"/lab/tree/{name}?reset&token={token}"
+
+
+def open_notebook(page, lab, name):
+    page.goto(address_of(lab, name))
+    wait_for_idle_kernel(page)
+    return page
+
+
+def wait_for_idle_kernel(page, timeout=60_000):
+    expect(page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").first).to_be_visible(timeout=timeout)
+    page.wait_for_function(
+        """() => { const s = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
+                   return s && s.getAttribute('data-status') === 'idle'; }""", timeout=timeout)
+
+
+def cells(page):
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+
+
+def menu(page, *path):
+    """Click through the lab's menu bar, as a person does: menu(page, "Run", "Run All Cells")."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{path[0]}$")).click()
+    for label in path[1:]:
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(label)}$")).first.click()
+
+
+def wait_until_all_ran(page, timeout=240_000):
+    """Every code cell shows an execution count and the kernel is idle, or a cell failed (Run All
+    stops there); the test then asserts there is no error output."""
+    page.wait_for_function(
+        """() => { const panel = '.jp-NotebookPanel:not(.lm-mod-hidden) ';
+                   if (document.querySelector(panel + ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")) return true;
+                   const prompts = [...document.querySelectorAll(panel + '.jp-CodeCell .jp-InputPrompt')];
+                   return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)); }""", timeout=timeout)
+    wait_for_idle_kernel(page, timeout=timeout)
+
+
+def error_outputs(page):
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+
+
+def test_the_printed_address_opens_the_contents_page_and_every_lesson(page, lab):
+    assert "token=..." not in lab.printed(), "make lab prints only an address a person can open"
+    page.goto(lab.address)
+    contents = page.locator(".jp-RenderedMarkdown").first
+    expect(contents).to_contain_text("lessons", timeout=60_000)
+    for name in LESSONS:
+        page.locator(f".jp-RenderedMarkdown a[href*='{name}']").first.click()
+        expect(current_tab(page)).to_have_text(name, timeout=30_000)
+        page.locator("#jp-main-dock-panel .lm-TabBar-tabLabel", has_text="index.ipynb").first.click()
+
+
+def test_lesson_02_runs_top_to_bottom_from_the_menu(page, lab):
+    open_notebook(page, lab, "02_hello_queue.ipynb")
+    menu(page, "Run", "Run All Cells")
+    wait_until_all_ran(page)
+    assert error_outputs(page).count() == 0, error_outputs(page).first.inner_text()
+    expect(page.locator(".jp-OutputArea-output", has_text="❌").first).to_be_visible()
+
+
+def exercise_cells(name, number):
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    spec = importlib.util.spec_from_file_location("exercises", PROJECT_DIR / "tools" / "exercises.py")
+    exercises = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(exercises)
+    found = next(e for e in exercises.exercises(notebook) if e.number == number)
+    return found, exercises.solution_code(notebook.cells[found.solution])
+
+
+def type_into(page, cell, code):
+    editor = cell.locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(code)
+
+
+def run_cells(page, *cell_locators):
+    for cell in cell_locators:
+        cell.locator(".jp-InputArea").click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("Shift+Enter")
+        wait_for_idle_kernel(page)
+
+
+def test_an_exercise_wrong_then_right_and_its_solution_on_request(page, lab):
+    exercise, solution = exercise_cells("02_hello_queue.ipynb", 1)
+    open_notebook(page, lab, "02_hello_queue.ipynb")
+    menu(page, "Run", "Run All Cells")
+    wait_until_all_ran(page)
+    assert error_outputs(page).count() == 0, error_outputs(page).first.inner_text()
+    all_cells = cells(page)
+    given, learner, check = (all_cells.nth(i) for i in (exercise.given, exercise.learner, exercise.check))
+    type_into(page, learner, 'publish(channel, "hello", "one", persistent=True)')  # a subset
+    run_cells(page, given, learner, check)
+    expect(check.locator(".jp-OutputArea-output")).to_contain_text("❌")
+    type_into(page, learner, solution)
+    run_cells(page, given, learner, check)
+    expect(check.locator(".jp-OutputArea-output")).to_contain_text("✅")
+    hidden = all_cells.nth(exercise.solution).locator("details pre")
+    expect(hidden).to_be_hidden()
+    all_cells.nth(exercise.solution).locator("summary").click()
+    expect(hidden).to_be_visible()
+    expect(hidden).to_contain_text(solution.splitlines()[0].strip())
+
+
+def test_lesson_10_live_chart_redraws_one_figure_in_place(page, lab):
+    notebook = nbformat.read(NOTEBOOKS / "10_monitoring.ipynb", as_version=4)
+    live = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and "LiveChart(" in cell.source)
+    open_notebook(page, lab, "10_monitoring.ipynb")
+    menu(page, "Run", "Run All Cells")
+    output = cells(page).nth(live).locator(".jp-OutputArea")
+    page.wait_for_function(
+        """(live) => { const panel = '.jp-NotebookPanel:not(.lm-mod-hidden) ';
+                       if (document.querySelector(panel + ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")) return true;
+                       const cell = document.querySelectorAll(panel + '.jp-Notebook .jp-Cell')[live];
+                       return cell && cell.querySelector('.jp-OutputArea img'); }""", arg=live, timeout=180_000)
+    assert error_outputs(page).count() == 0, error_outputs(page).first.inner_text()
+    first = output.locator("img").screenshot()
+    time.sleep(1.5)
+    second = output.locator("img").screenshot()
+    assert output.locator("img").count() == 1, "the chart redraws in place: one figure, not one per update"
+    assert first != second, "the live chart did not change within 1.5 s"
+    wait_until_all_ran(page)
+
+
+def test_a_lab_terminal_runs_the_guide_worker(page, lab):
+    page.goto(address_of(lab, "index.ipynb"))
+    expect(page.locator(".jp-RenderedMarkdown").first).to_be_visible(timeout=60_000)
+    menu(page, "File", "New", "Terminal")
+    terminal = page.locator(".jp-Terminal").last
+    expect(terminal).to_be_visible(timeout=30_000)
+    terminal.click()
+    page.keyboard.type("python scripts/worker.py --idle-timeout 2\n")
+    screen = terminal.locator(".xterm-accessibility-tree")
+    expect(screen).to_contain_text("Waiting for jobs", timeout=30_000)
+    expect(screen).to_contain_text("Nothing for 2 s, stopping", timeout=30_000)
+
+
+def test_the_workshop_edition_opens_from_make_workshop(page, tmp_path):
+    folder = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, folder, ignore=shutil.ignore_patterns("student", ".ipynb_checkpoints", "__pycache__"))
+    workshop = Lab("workshop", folder)
+    try:
+        assert (folder / "student" / "00_set_up_and_check.ipynb").is_file()
+        page.goto(workshop.address)
+        expect(current_tab(page)).to_have_text("00_set_up_and_check.ipynb", timeout=60_000)
+        expect(page.locator(".jp-RenderedMarkdown", has_text="Workshop edition").first).to_be_visible()
+        expect(page.locator("details summary")).to_have_count(0)
+    finally:
+        workshop.stop()
