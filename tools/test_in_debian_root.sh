@@ -26,7 +26,11 @@ case "$host" in
   *) echo "error: this runs on Debian 12 or 13 (this is '${host:-unknown}')." >&2; exit 1 ;;
 esac
 root="/var/tmp/course-debian-$other"
-packages="rabbitmq-server prometheus python3-venv make git ca-certificates"
+# chromium: the browser tests' (the root has no network while the tests run, so nothing is
+# installed then). The root is remade when this list changes.
+packages="rabbitmq-server prometheus python3-venv make git ca-certificates chromium"
+# The archive this machine's apt uses (a mirror or a proxy), or DEBIAN_MIRROR.
+mirror="${DEBIAN_MIRROR:-$(python3 tools/debian_mirror.py "$host")}"
 
 export DEBIAN_FRONTEND=noninteractive
 for tool in debootstrap unshare ip; do
@@ -44,10 +48,17 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-if [ ! -f "$root/.course-root-ready" ]; then
-  echo "Making a Debian $other root in $root (debootstrap)..."
+ready="$root/.course-root-ready"
+if [ -f "$ready" ] && [ "$(cat "$ready")" != "$packages" ]; then
+  echo "The root's package list changed: making it anew."
+  cleanup
+  rm -f "$ready"
+fi
+if [ ! -f "$ready" ]; then
+  echo "Making a Debian $other root in $root (debootstrap from $mirror)..."
+  cleanup
   rm -rf "$root"
-  debootstrap --variant=minbase "$other" "$root" http://deb.debian.org/debian >/dev/null
+  debootstrap --variant=minbase "$other" "$root" "$mirror" >/dev/null
   # Packages installed in the root must not start their services (they would take this machine's ports).
   printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
   chmod +x "$root/usr/sbin/policy-rc.d"
@@ -59,10 +70,10 @@ mkdir -p "$root/proc" "$root/dev"
 mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
 mountpoint -q "$root/dev" || mount --bind /dev "$root/dev"
 mountpoint -q "$root/dev/pts" || mount --bind /dev/pts "$root/dev/pts"
-if [ ! -f "$root/.course-root-ready" ]; then
+if [ ! -f "$ready" ]; then
   echo "Installing $packages in the root..."
   chroot "$root" sh -c "apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $packages >/dev/null"
-  touch "$root/.course-root-ready"
+  echo "$packages" > "$ready"
 fi
 if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
