@@ -16,6 +16,7 @@ from helpers.errors import CourseError
 from helpers.lesson import start_lesson
 from helpers.lab.worker import DoneIds
 from helpers.lab.workers import WorkerPool, account_for, make_jobs, publish_jobs
+from limits import NEVER_HANGS
 
 
 def message_count(queue):
@@ -95,7 +96,7 @@ def test_publish_in_batches_fails_in_one_line_when_the_broker_is_unreachable(mon
     started = time.monotonic()
     with pytest.raises(CourseError, match="Could not connect"):
         publish_in_batches("anything", ["x"], timeout=5)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < NEVER_HANGS
 
 
 def test_publish_in_batches_refuses_an_empty_batch():

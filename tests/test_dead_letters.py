@@ -13,6 +13,7 @@ from helpers.lab.dead_letters import (RetryTopology, attempt_timeline, dead_lett
                                   declare_with_dead_letters, peek, process_with_retries, retry_handler, queue_arguments, replay,
                                   requeue_every_delivery, x_death)
 from helpers.errors import CourseError
+from limits import NEVER_HANGS
 
 
 class Names:
@@ -149,7 +150,7 @@ def test_process_with_retries_stops_at_its_deadline(channel, names):
     topology.declare(channel)
     started = time.monotonic()
     attempts = process_with_retries(channel, topology, retry_handler(topology, lambda job: None), jobs=1, deadline=1.0)
-    assert attempts.empty and time.monotonic() - started < 5
+    assert attempts.empty and time.monotonic() - started < NEVER_HANGS
 
 
 def test_replay_moves_everything_strips_retry_headers_and_ends(channel, api, names):

@@ -19,6 +19,7 @@ import pika.exceptions
 import pytest
 
 from helpers.config import settings
+from limits import NEVER_HANGS
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "notebooks" / "scripts"
 AMQP_URL = settings().amqp_url
@@ -169,7 +170,7 @@ def test_the_worker_sets_prefetch_1_and_stops_after_its_idle_time():
     started = time.monotonic()
     worker = run("worker.py", "--idle-timeout", "1")
     assert worker.returncode == 0, worker.stderr
-    assert 1 <= time.monotonic() - started < 15
+    assert 1 <= time.monotonic() - started < NEVER_HANGS
     assert " [*] Nothing for 1 s, stopping" in worker.stdout
     assert "basic_qos(prefetch_count=1)" in (SCRIPTS / "worker.py").read_text()
     assert "basic_qos(prefetch_count=1)" in (SCRIPTS / "receive.py").read_text()
@@ -200,8 +201,8 @@ ALL_SCRIPTS = ("send.py", "receive.py", "enqueue_tasks.py", "worker.py")
 @pytest.mark.parametrize("script", ALL_SCRIPTS)
 def test_broker_down_gives_one_line_and_status_1(script):
     started = time.monotonic()
-    result = run(script, url="amqp://devuser:devpassword@127.0.0.1:1/", timeout=5)
-    assert time.monotonic() - started < 5
+    result = run(script, url="amqp://devuser:devpassword@127.0.0.1:1/", timeout=NEVER_HANGS)
+    assert time.monotonic() - started < NEVER_HANGS
     assert result.returncode == 1
     assert result.stdout == ""
     assert "Traceback" not in result.stderr

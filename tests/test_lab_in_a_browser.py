@@ -15,7 +15,6 @@ import socket
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import nbformat
 import pytest

@@ -11,6 +11,7 @@ from helpers.waiting import wait_until
 from helpers.management import ManagementAPI
 from helpers.metrics import QueueSampler
 from silent_server import SilentServer
+from limits import NEVER_HANGS
 
 
 def test_an_api_that_never_answers_times_out_with_a_clear_message():
@@ -19,7 +20,7 @@ def test_an_api_that_never_answers_times_out_with_a_clear_message():
         started = time.monotonic()
         with pytest.raises(CourseError, match="did not answer within 1 s"):
             api.overview()
-        assert time.monotonic() - started < 4
+        assert time.monotonic() - started < NEVER_HANGS
 
 
 def test_an_api_that_is_down_says_how_to_start_the_broker():

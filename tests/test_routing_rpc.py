@@ -11,6 +11,7 @@ from helpers.amqp import connect
 from helpers.errors import CourseError
 from helpers.lab.routing import (RETURNED, binding_table, declare_routing, route_table, routes, wait_for_exchange)
 from helpers.lab.rpc import RpcClient, RpcServer, RpcTimeout, consumer_table, quote
+from limits import NEVER_HANGS
 
 
 @pytest.fixture
@@ -131,17 +132,17 @@ def test_client_times_out_within_its_limit_when_no_server_runs(connection, chann
         started = time.monotonic()
         with pytest.raises(RpcTimeout, match=f"No reply to call 1 within 1 s.*'{queue}'"):
             client.call({"item": "poster"}, timeout=1)
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < NEVER_HANGS
     # the request carried the timeout as its expiration: it does not linger in the queue
     assert api.wait_for_queue(queue, messages=0)["messages"] == 0
 
 
 def test_a_request_to_a_missing_queue_fails_at_once(connection, names):
     with RpcClient(connection, names("no-such-queue")) as client:
-        started = time.monotonic()
+        # At once: the broker returns the request (mandatory), so the call does not wait for its
+        # 10 s and end in an RpcTimeout, whose message would not match.
         with pytest.raises(CourseError, match="No queue named"):
             client.call({"item": "poster"}, timeout=10)
-        assert time.monotonic() - started < 5
 
 
 def test_a_reply_with_a_wrong_correlation_id_is_ignored(connection, channel, names):

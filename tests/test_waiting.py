@@ -6,6 +6,7 @@ import pytest
 
 from helpers.errors import CourseError
 from helpers.waiting import poll, wait_until
+from limits import NEVER_HANGS
 
 
 def test_returns_the_first_true_value():
@@ -17,7 +18,7 @@ def test_gives_up_after_its_limit_and_says_what_it_saw():
     started = time.monotonic()
     with pytest.raises(CourseError, match=r"Waited 0.2 s for the queue to fill, in vain \(last seen: 3 messages\)\."):
         wait_until(lambda: False, "the queue to fill", timeout=0.2, interval=0.05, seen=lambda: "3 messages")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < NEVER_HANGS
 
 
 def test_poll_returns_the_last_value_when_time_runs_out_and_never_raises():
