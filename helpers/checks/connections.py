@@ -162,7 +162,8 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
     stop = threading.Event()
     thread, errors = _run_in_thread(consume_with_recovery, queue, handle, stop)
     try:
-        poll(lambda: "closed" in cut or not thread.is_alive(), timeout=10)
+        poll(lambda: "closed" in cut or not thread.is_alive() or (lost_in_the_middle and queue_emptied()), timeout=10,
+             interval=0.2)
         if "closed" in cut:
             stalled = _stalled_after(handled, seconds=5)  # only ends the wait sooner: the verdict reads the broker
             poll(lambda: set(handled) >= set(expected) or not thread.is_alive() or _repeats_without_a_loss(events)
