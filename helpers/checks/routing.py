@@ -116,6 +116,7 @@ def check_order_total(order_total, order, server):
         return report(False, "", f"order_total should be a number, not {type(order_total).__name__}: add up reply['total'].")
     if not server.running:
         return report(False, "", f"The server has stopped, so its record may not be this order's: {fresh}.")
+    poll(lambda: _consumers(server.queue) == 1, 5.0, interval=0.2)  # an earlier server's connection may still be closing
     consumers = _consumers(server.queue)
     if consumers != 1:
         return report(False, "", f"The broker counts {consumers} consumer(s) on '{server.queue}', not this one server: "
@@ -155,6 +156,7 @@ def check_gave_up(error, server, timeout=1.0):
     if server.running:
         return report(False, "", f"The server still runs and consumes '{server.queue}': stop it first (server.stop()), "
                                  "then make the call.")
+    poll(lambda: not _consumers(server.queue), 5.0, interval=0.2)  # the stopped server's connection may still be closing
     consumers = _consumers(server.queue)
     if consumers:
         return report(False, "", f"The broker still counts {consumers} consumer(s) on '{server.queue}': another server "
