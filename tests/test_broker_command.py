@@ -56,7 +56,7 @@ def test_a_broker_the_course_did_not_start_is_not_restarted(monkeypatch):
 def test_without_docker_or_a_package_the_install_command_is_printed(monkeypatch, tmp_path):
     monkeypatch.setattr(broker, "SERVER_SCRIPTS", [])
     monkeypatch.setenv("PATH", str(tmp_path))  # no apt-get, no rabbitmq-server, no docker
-    with pytest.raises(CourseError, match="No Docker engine and no RabbitMQ package here. Install one"):
+    with pytest.raises(CourseError, match="No Docker engine and no RabbitMQ package here. Install it, then run the command again: "):
         broker.install_server_package()
 
 

@@ -228,11 +228,10 @@ def install_command():
 
 
 def install_server_package():
-    """Install Debian's rabbitmq-server where that can be done without asking; else explain."""
-    system_packages.install_debian_package(
-        "rabbitmq-server", service="rabbitmq-server",
-        missing_message=f"No Docker engine and no RabbitMQ package here. Install one, then run the command again: {install_command()}",
-    )
+    """The package's rabbitmq-server script, installing Debian's package first where it is missing
+    and that can be done without asking; else a CourseError with the command to run."""
+    return system_packages.ensure_package(find_server_script, "rabbitmq-server", service="rabbitmq-server",
+                                          what="No Docker engine and no RabbitMQ package here.", brew="rabbitmq")
 
 
 def local_ports():
@@ -322,12 +321,7 @@ class LocalNode:
         if self.is_running():
             ready_with_course_user(self.ctl)
             return
-        script = find_server_script()
-        if script is None:
-            install_server_package()
-            script = find_server_script()
-            if script is None:
-                raise CourseError(f"rabbitmq-server was installed but its scripts were not found. Try: {install_command()}")
+        script = install_server_package()
         check_ports_free()
         env = self.environment()
         self.pid_file.unlink(missing_ok=True)
@@ -455,12 +449,7 @@ def up(owner=None):
 def install():
     """Make sure the rabbitmq-server package is here (the test suite's nodes run from it), without
     starting a node."""
-    script = find_server_script()
-    if script is None:
-        install_server_package()
-        script = find_server_script()
-    if script is None:
-        raise CourseError(f"rabbitmq-server was installed but its scripts were not found. Try: {install_command()}")
+    script = install_server_package()
     say(f"RabbitMQ's package is installed ({script.parent}).")
 
 

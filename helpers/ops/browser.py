@@ -34,17 +34,8 @@ def install_command():
 
 def ensure():
     """The browser's path, installing Debian's chromium first where that can be done without asking."""
-    path = find()
-    if path:
-        return path
-    system_packages.install_debian_package(
-        "chromium", service=None,
-        missing_message=f"The browser tests need Chromium. Install it, then run them again: {install_command()}",
-    )
-    path = find()
-    if not path:
-        raise CourseError(f"Chromium was installed but is not on PATH. Install it with: {install_command()}")
-    return path
+    return system_packages.ensure_package(find, "chromium", service=None, what="The browser tests need Chromium.",
+                                          brew="--cask chromium")
 
 
 def main():

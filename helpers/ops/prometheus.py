@@ -148,11 +148,10 @@ def install_command():
 
 
 def install_package():
-    """Install Debian's prometheus package where that can be done without asking; else explain."""
-    system_packages.install_debian_package(
-        "prometheus", service="prometheus",
-        missing_message=f"Prometheus is not installed. Install it, then run the command again: {install_command()}",
-    )
+    """The prometheus binary, installing Debian's package first where it is missing and that can
+    be done without asking; else a CourseError with the command to run."""
+    return system_packages.ensure_package(find_binary, "prometheus", service="prometheus",
+                                          what="Prometheus is not installed.", dnf="golang-github-prometheus")
 
 
 class PrometheusServer:
@@ -191,12 +190,7 @@ class PrometheusServer:
         if self.is_running():
             self.wait_until_ready(timeout)
             return
-        binary = find_binary()
-        if binary is None:
-            install_package()
-            binary = find_binary()
-            if binary is None:
-                raise CourseError(f"Prometheus was installed but its binary was not found. Try: {install_command()}")
+        binary = install_package()
         from .broker import port_is_open
 
         if port_is_open(self.host, self.port, timeout=0.5):

@@ -51,6 +51,21 @@ def admin_prefix():
     return None
 
 
+def ensure_package(find, package, service, what, brew=None, dnf=None):
+    """What ``find()`` returns (a path), installing ``package`` first where it is missing and that
+    can be done without asking; else a CourseError that says what ``what`` needs and the command
+    to run. One way for the broker, Prometheus and the browser tests' Chromium."""
+    found = find()
+    if found:
+        return found
+    command = install_command(apt=package, brew=brew or package, dnf=dnf)
+    install_debian_package(package, service, missing_message=f"{what} Install it, then run the command again: {command}")
+    found = find()
+    if not found:
+        raise CourseError(f"{package} was installed but was not found where expected. Try: {command}")
+    return found
+
+
 def install_debian_package(package, service, missing_message):
     """apt-get install ``package`` if that can be done without asking, then stop its ``service``
     (``None`` for a package that runs none).
