@@ -8,6 +8,7 @@ Introduced in lesson 02 (``connect`` in lesson 00).
 """
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ import pika
 import pika.exceptions
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
-from .config import settings
+from .config import login_source, settings
 from .errors import CourseError
 
 START_HINT = "Start it with: make broker  (or: python -m helpers.ops.broker up)"
@@ -59,11 +60,24 @@ def connect(url=None, timeout=5.0, heartbeat=None, name=None):
 
 
 def _login_refused(params, where):
-    return CourseError(
-        f"RabbitMQ at {where} refused the login for user '{params.credentials.username}'. "
-        "Check RABBITMQ_USER / RABBITMQ_PASSWORD (or AMQP_URL) in your environment or .env; "
-        "the course's defaults are devuser / devpassword."
-    )
+    return CourseError(login_refused_message(params.credentials.username, where))
+
+
+def login_refused_message(user, where):
+    """The one line for a refused login: it names the setting that holds the password."""
+    return (f"RabbitMQ at {where} refused the login for user '{user}' with the password from {login_source()}: "
+            "check that setting for a typo (the course's broker was made with devuser / devpassword, "
+            "or with what RABBITMQ_USER / RABBITMQ_PASSWORD said when it first started).")
+
+
+def connect_or_exit(name=None):
+    """For the guide's scripts: a connection to the course's broker, or the reason in one line on
+    stderr and exit status 1 (nothing to start when the login was refused: it runs)."""
+    try:
+        return connect(name=name)
+    except CourseError as error:
+        print(error, file=sys.stderr)
+        sys.exit(1)
 
 
 def _reason(error):

@@ -57,6 +57,23 @@ def env(name, default=None):
     return read_dotenv().get(name, default)
 
 
+def where_set(name):
+    """Where setting ``name`` comes from: "the environment", ".env", or None (the default)."""
+    if name in os.environ:
+        return "the environment"
+    return ".env" if name in read_dotenv() else None
+
+
+def login_source():
+    """Which setting holds the password the course logs in with, in words, for a message that
+    must name the setting to check (never a value, never an offer to store it)."""
+    for name in ("AMQP_URL", "RABBITMQ_PASSWORD"):
+        where = where_set(name)
+        if where:
+            return f"{name} (set in {where})"
+    return f"the course's default password ({DEFAULT_PASSWORD})"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the broker is and how to log in. ``settings()`` builds one from the environment."""

@@ -230,6 +230,23 @@ def test_refused_login_gives_one_line_and_status_1(script):
     assert len(lines) == 1, result.stderr
     assert "refused the login for user 'devuser'" in lines[0]
     assert "not-the-password" not in lines[0]  # the password is not shown
+    # It names the setting that holds the wrong password, and does not say to start a broker that runs.
+    assert "AMQP_URL (set in the environment)" in lines[0] and "make broker" not in lines[0]
+
+
+@pytest.mark.parametrize("script", ["worker.py", "enqueue_tasks.py"])
+def test_tasks_declared_with_other_arguments_gives_one_line_and_status_1(script):
+    connection, channel = open_channel()
+    try:
+        channel.queue_delete("tasks")
+        channel.queue_declare("tasks", durable=True)  # as a program that knows nothing of dead letters
+        result = run(script, *(["--idle-timeout", "1"] if script == "worker.py" else []))
+    finally:
+        channel.queue_delete("tasks")
+        connection.close()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "The queue 'tasks' already exists with other arguments" in lines[0], result.stderr
 
 
 def as_in_a_terminal():

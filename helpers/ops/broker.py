@@ -31,7 +31,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..config import PROJECT_DIR, env, settings
+from ..config import PROJECT_DIR, env, login_source, settings
 from . import system_packages
 from ..errors import CourseError
 from ..waiting import wait_until
@@ -101,9 +101,8 @@ def ready_with_course_user(ctl, **wait):
             raise
         current = settings()
         raise CourseError(
-            f"The broker is running but refuses user '{current.user}' with the password in your settings: its data "
-            "was made with other credentials (or .env has a typo). Fix RABBITMQ_USER / RABBITMQ_PASSWORD, or make the "
-            "broker take them: python -m helpers.ops.broker set-credentials  (keeps the messages), or make reset (a clean broker)."
+            f"The broker is running but refuses user '{current.user}' with the password from {login_source()}: "
+            "check that setting for a typo."
         ) from None
 
 

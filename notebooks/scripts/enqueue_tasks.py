@@ -6,47 +6,17 @@
 
 import argparse
 import json
-import sys
 import uuid
 
 import pika
 import pika.exceptions
 
-# The broker's address, read the way the course's helpers read it: the environment, then the
-# project's .env file, then the course's defaults (devuser / devpassword on localhost:5672).
-from helpers.config import settings  # noqa: E402
-
-AMQP_URL = settings().amqp_url
-START_HINT = "Start the course's broker with: make broker  (or: python -m helpers.ops.broker up)"
-
-# The work queue, and where a job that fails goes: rejected jobs are dead-lettered (through the
-# default exchange) to 'tasks.failed', so that no job is ever dropped. Every program that declares
-# 'tasks' declares it with the same arguments.
-TASK_QUEUE = "tasks"
-FAILED_QUEUE = "tasks.failed"
-TASK_QUEUE_ARGUMENTS = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": FAILED_QUEUE}
-
-
-def declare_task_queue(channel):
-    channel.queue_declare(queue=FAILED_QUEUE, durable=True)
-    channel.queue_declare(queue=TASK_QUEUE, durable=True, arguments=TASK_QUEUE_ARGUMENTS)
-
-
-def connect():
-    """Connect to RabbitMQ, or print one line saying what is wrong and exit with status 1."""
-    params = pika.URLParameters(AMQP_URL)
-    where = f"{params.host}:{params.port}"
-    try:
-        return pika.BlockingConnection(params)
-    except (pika.exceptions.ProbableAuthenticationError,
-            pika.exceptions.AuthenticationError,
-            pika.exceptions.ProbableAccessDeniedError):
-        print(f"RabbitMQ at {where} refused the login for user '{params.credentials.username}'"
-              f" (vhost '{params.virtual_host}'): check AMQP_URL; the course's broker uses"
-              f" devuser / devpassword. {START_HINT}", file=sys.stderr)
-    except pika.exceptions.AMQPConnectionError:
-        print(f"Cannot connect to RabbitMQ at {where}: is it running? {START_HINT}", file=sys.stderr)
-    sys.exit(1)
+# The broker's address and login are read the way the course's helpers read them: the environment,
+# then the project's .env file, then the course's defaults (devuser / devpassword on localhost:5672).
+# connect_or_exit is pika.BlockingConnection with those settings, or one line saying what is wrong.
+from helpers.amqp import connect_or_exit  # noqa: E402
+# The work queue, declared as worker.py declares it (with its dead-letter queue 'tasks.failed').
+from worker import TASK_QUEUE, declare_task_queue  # noqa: E402
 
 
 def main():
@@ -66,7 +36,7 @@ def main():
         jobs.append({"operation": "resize-image", "payload": {"image": "photos/broken.jpg", "size": [640, 480], "fail": True},
                      "duration": 0.1})
 
-    connection = connect()
+    connection = connect_or_exit("enqueue_tasks.py")
     channel = connection.channel()
     declare_task_queue(channel)  # durable, with its dead-letter queue for failed jobs
 

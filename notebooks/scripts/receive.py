@@ -8,32 +8,10 @@
 import argparse
 import sys
 
-import pika
-import pika.exceptions
-
-# The broker's address, read the way the course's helpers read it: the environment, then the
-# project's .env file, then the course's defaults (devuser / devpassword on localhost:5672).
-from helpers.config import settings  # noqa: E402
-
-AMQP_URL = settings().amqp_url
-START_HINT = "Start the course's broker with: make broker  (or: python -m helpers.ops.broker up)"
-
-
-def connect():
-    """Connect to RabbitMQ, or print one line saying what is wrong and exit with status 1."""
-    params = pika.URLParameters(AMQP_URL)
-    where = f"{params.host}:{params.port}"
-    try:
-        return pika.BlockingConnection(params)
-    except (pika.exceptions.ProbableAuthenticationError,
-            pika.exceptions.AuthenticationError,
-            pika.exceptions.ProbableAccessDeniedError):
-        print(f"RabbitMQ at {where} refused the login for user '{params.credentials.username}'"
-              f" (vhost '{params.virtual_host}'): check AMQP_URL; the course's broker uses"
-              f" devuser / devpassword. {START_HINT}", file=sys.stderr)
-    except pika.exceptions.AMQPConnectionError:
-        print(f"Cannot connect to RabbitMQ at {where}: is it running? {START_HINT}", file=sys.stderr)
-    sys.exit(1)
+# The broker's address and login are read the way the course's helpers read them: the environment,
+# then the project's .env file, then the course's defaults (devuser / devpassword on localhost:5672).
+# connect_or_exit is pika.BlockingConnection with those settings, or one line saying what is wrong.
+from helpers.amqp import connect_or_exit  # noqa: E402
 
 
 def stop_when_idle(connection, channel, seconds):
@@ -63,7 +41,7 @@ def main():
     parser.add_argument("--max-messages", type=int, metavar="N", help="stop after N messages")
     args = parser.parse_args()
 
-    connection = connect()
+    connection = connect_or_exit("receive.py")
     channel = connection.channel()
 
     # Declare the queue here too: whichever program starts first creates it.

@@ -25,8 +25,9 @@ import time
 import pika
 import pika.exceptions
 
+from helpers.amqp import START_HINT, login_refused_message  # noqa: E402
 from helpers.config import settings  # noqa: E402
-from worker import FAILED_QUEUE, START_HINT, TASK_QUEUE, declare_task_queue, do_job
+from worker import FAILED_QUEUE, TASK_QUEUE, declare_task_queue, do_job  # noqa: E402
 
 NAME = "resilient-worker"  # how the management UI lists this worker's connection
 
@@ -113,9 +114,7 @@ def main():
             connection = pika.BlockingConnection(params)
         except (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError,
                 pika.exceptions.ProbableAccessDeniedError):
-            print(f"RabbitMQ at {where} refused the login for user '{params.credentials.username}'"
-                  f" (vhost '{params.virtual_host}'): check AMQP_URL; the course's broker uses"
-                  f" devuser / devpassword. {START_HINT}", file=sys.stderr)
+            print(login_refused_message(params.credentials.username, where), file=sys.stderr)
             sys.exit(1)
         except pika.exceptions.AMQPConnectionError:
             unreachable_since = unreachable_since or time.monotonic()

@@ -16,12 +16,10 @@ import time
 import pika
 import pika.exceptions
 
-# The broker's address, read the way the course's helpers read it: the environment, then the
-# project's .env file, then the course's defaults (devuser / devpassword on localhost:5672).
-from helpers.config import settings  # noqa: E402
-
-AMQP_URL = settings().amqp_url
-START_HINT = "Start the course's broker with: make broker  (or: python -m helpers.ops.broker up)"
+# The broker's address and login are read the way the course's helpers read them: the environment,
+# then the project's .env file, then the course's defaults (devuser / devpassword on localhost:5672).
+# connect_or_exit is pika.BlockingConnection with those settings, or one line saying what is wrong.
+from helpers.amqp import connect_or_exit  # noqa: E402
 
 # The work queue, and where a job that fails goes: rejected jobs are dead-lettered (through the
 # default exchange) to 'tasks.failed', so that no job is ever dropped. Every program that declares
@@ -32,25 +30,18 @@ TASK_QUEUE_ARGUMENTS = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key
 
 
 def declare_task_queue(channel):
+    """Declare 'tasks' and its dead-letter queue; if 'tasks' exists with other arguments (a
+    program declared it without dead-lettering), say so in one line and exit with status 1."""
     channel.queue_declare(queue=FAILED_QUEUE, durable=True)
-    channel.queue_declare(queue=TASK_QUEUE, durable=True, arguments=TASK_QUEUE_ARGUMENTS)
-
-
-def connect():
-    """Connect to RabbitMQ, or print one line saying what is wrong and exit with status 1."""
-    params = pika.URLParameters(AMQP_URL)
-    where = f"{params.host}:{params.port}"
     try:
-        return pika.BlockingConnection(params)
-    except (pika.exceptions.ProbableAuthenticationError,
-            pika.exceptions.AuthenticationError,
-            pika.exceptions.ProbableAccessDeniedError):
-        print(f"RabbitMQ at {where} refused the login for user '{params.credentials.username}'"
-              f" (vhost '{params.virtual_host}'): check AMQP_URL; the course's broker uses"
-              f" devuser / devpassword. {START_HINT}", file=sys.stderr)
-    except pika.exceptions.AMQPConnectionError:
-        print(f"Cannot connect to RabbitMQ at {where}: is it running? {START_HINT}", file=sys.stderr)
-    sys.exit(1)
+        channel.queue_declare(queue=TASK_QUEUE, durable=True, arguments=TASK_QUEUE_ARGUMENTS)
+    except pika.exceptions.ChannelClosedByBroker as error:
+        if error.reply_code != 406:
+            raise
+        print(f"The queue '{TASK_QUEUE}' already exists with other arguments than these scripts give it "
+              f"(dead-lettering to '{FAILED_QUEUE}'): the broker said {error.reply_text!r}. Delete it "
+              "(management UI: Queues, tasks, Delete queue) and run this again.", file=sys.stderr)
+        sys.exit(1)
 
 
 def stop_when_idle(connection, channel, seconds):
@@ -101,7 +92,7 @@ def main():
     parser.add_argument("--max-messages", type=int, metavar="N", help="stop after N jobs (done or failed)")
     args = parser.parse_args()
 
-    connection = connect()
+    connection = connect_or_exit("worker.py")
     channel = connection.channel()
     declare_task_queue(channel)
 
