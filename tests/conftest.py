@@ -8,8 +8,8 @@ learner's ``.env`` with other ports or credentials does not reach the tests.
 
 The tests are handed out in units (``CourseScheduling``): a lesson's cells, which share one
 kernel, go to one worker in order; so do a test file's tests, except the student edition's
-lessons' solution editions and the exercise checks' tests, which are independent and go one
-lesson (one test) a unit. The longest units (as the last run measured them) are handed out first.
+lessons' solution editions, the browser tests and the exercise checks' tests, which are
+independent and go one lesson (one test) a unit. The longest units (as the last run measured them) are handed out first.
 """
 
 import fcntl
@@ -83,15 +83,16 @@ def claim_node_number(wanted):
 def unit_of(nodeid):
     """The unit of work a test belongs to: its file, with two exceptions."""
     path, _, test = nodeid.partition("::")
-    if path.endswith("test_exercise_solutions.py"):
-        return nodeid  # one lesson's solution edition
+    if path.endswith(("test_exercise_solutions.py", "test_lab_in_a_browser.py")):
+        return nodeid  # one lesson's solution edition; one browser test (each worker starts its own lab)
     if "/exercises/" in path:
         return f"{path}::{test.split('[')[0]}"  # one exercise's check, with its wrong and right answers
     return path
 
 
 def runs_a_whole_lesson(nodeid):
-    return nodeid.endswith(".ipynb") or ".ipynb::" in nodeid or "test_exercise_solutions.py" in nodeid
+    return (nodeid.endswith(".ipynb") or ".ipynb::" in nodeid or "test_exercise_solutions.py" in nodeid
+            or "test_lab_in_a_browser.py" in nodeid)
 
 
 # How long each unit took in the last run, so the next run hands out the longest first (a

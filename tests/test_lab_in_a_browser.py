@@ -171,6 +171,19 @@ def test_the_printed_address_opens_the_contents_page_and_every_lesson(page, lab)
         page.locator("#jp-main-dock-panel .lm-TabBar-tabLabel", has_text="index.ipynb").first.click()
 
 
+def test_a_lab_terminal_runs_the_guide_worker(page, lab):
+    page.goto(address_of(lab, "index.ipynb"))
+    expect(page.locator(".jp-RenderedMarkdown").first).to_be_visible(timeout=60_000)
+    menu(page, "File", "New", "Terminal")
+    terminal = page.locator(".jp-Terminal").last
+    expect(terminal).to_be_visible(timeout=30_000)
+    terminal.click()
+    page.keyboard.type("python scripts/worker.py --idle-timeout 2\n")
+    screen = terminal.locator(".xterm-accessibility-tree")
+    expect(screen).to_contain_text("Waiting for jobs", timeout=30_000)
+    expect(screen).to_contain_text("Nothing for 2 s, stopping", timeout=30_000)
+
+
 def test_lesson_02_runs_top_to_bottom_from_the_menu(page, lab):
     open_notebook(page, lab, "02_hello_queue.ipynb")
     menu(page, "Run", "Run All Cells")
@@ -242,19 +255,6 @@ def test_lesson_10_live_chart_redraws_one_figure_in_place(page, lab):
     assert output.locator("img").count() == 1, "the chart redraws in place: one figure, not one per update"
     assert first != second, "the live chart did not change within 1.5 s"
     wait_until_all_ran(page)
-
-
-def test_a_lab_terminal_runs_the_guide_worker(page, lab):
-    page.goto(address_of(lab, "index.ipynb"))
-    expect(page.locator(".jp-RenderedMarkdown").first).to_be_visible(timeout=60_000)
-    menu(page, "File", "New", "Terminal")
-    terminal = page.locator(".jp-Terminal").last
-    expect(terminal).to_be_visible(timeout=30_000)
-    terminal.click()
-    page.keyboard.type("python scripts/worker.py --idle-timeout 2\n")
-    screen = terminal.locator(".xterm-accessibility-tree")
-    expect(screen).to_contain_text("Waiting for jobs", timeout=30_000)
-    expect(screen).to_contain_text("Nothing for 2 s, stopping", timeout=30_000)
 
 
 def test_the_workshop_edition_opens_from_make_workshop(page, tmp_path):
