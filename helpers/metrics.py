@@ -37,10 +37,15 @@ def queue_sample(queue):
     }
 
 
-class QueueSampler:
-    """Samples queues every ``interval`` seconds in a background thread, for at most ``max_duration``."""
+class Poller:
+    """What a sampler and a probe share: ``poll()`` every ``interval`` seconds in a background
+    thread, from ``start()`` until ``stop()`` or for at most ``max_duration``; ``rows`` become a
+    DataFrame of ``columns``. ``start(started=...)`` shares another one's clock."""
 
-    def __init__(self, queues, interval=1.0, max_duration=120.0):
+    name = "poller"
+    columns = []
+
+    def __init__(self, queues, interval, max_duration):
         self.queues = [queues] if isinstance(queues, str) else list(queues)
         self.interval = interval
         self.max_duration = max_duration
@@ -48,13 +53,52 @@ class QueueSampler:
         self.errors = []
         self._stop = threading.Event()
         self._thread = None
-        self.api = management_api(timeout=min(5.0, max(1.0, interval * 2)))
 
-    def start(self):
-        self.started = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="queue-sampler", daemon=True)
+    def start(self, started=None):
+        self.started = time.monotonic() if started is None else started
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         return self
+
+    def _run(self):
+        self._poll_until_stopped(self.poll)
+
+    def _poll_until_stopped(self, poll):
+        while not self._stop.is_set() and time.monotonic() - self.started < self.max_duration:
+            tick = time.monotonic()
+            poll()
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - tick)))
+
+    def poll(self):
+        raise NotImplementedError
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def frame(self):
+        """The rows as a DataFrame: one row a queue a reading, ``seconds`` since the start."""
+        return pd.DataFrame(list(self.rows), columns=self.columns)
+
+
+class QueueSampler(Poller):
+    """Samples queues from the management API every ``interval`` seconds in a background thread,
+    for at most ``max_duration``."""
+
+    name = "queue-sampler"
+    columns = SAMPLE_COLUMNS
+
+    def __init__(self, queues, interval=1.0, max_duration=120.0):
+        super().__init__(queues, interval, max_duration)
+        self.api = management_api(timeout=min(5.0, max(1.0, interval * 2)))
 
     def sample_now(self):
         """Take one sample of every queue now (a queue that does not exist yet is skipped)."""
@@ -65,34 +109,18 @@ class QueueSampler:
             except CourseError as error:
                 self.errors.append(str(error))
 
-    def _run(self):
-        while not self._stop.is_set() and time.monotonic() - self.started < self.max_duration:
-            tick = time.monotonic()
-            self.sample_now()
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - tick)))
+    poll = sample_now
 
     def stop(self):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        super().stop()
         self.sample_now()  # the last moment, so a chart ends where the run ended
         return self
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def frame(self):
-        """The samples as a DataFrame: one row a queue a sample, ``seconds`` since the start."""
-        return pd.DataFrame(self.rows, columns=SAMPLE_COLUMNS)
 
 
 DEPTH_COLUMNS = ["seconds", "queue", "messages_ready", "consumers"]
 
 
-class DepthProbe:
+class DepthProbe(Poller):
     """Reads queues' depth over AMQP every ``interval`` seconds (5 times a second by default), in
     a background thread with a connection of its own, for at most ``max_duration``.
 
@@ -104,20 +132,12 @@ class DepthProbe:
     Introduced in lesson 10 (the live chart's depth line).
     """
 
-    def __init__(self, queues, interval=0.2, max_duration=120.0):
-        self.queues = [queues] if isinstance(queues, str) else list(queues)
-        self.interval = interval
-        self.max_duration = max_duration
-        self.rows = []
-        self.errors = []
-        self._stop = threading.Event()
-        self._thread = None
+    name = "depth-probe"
+    columns = DEPTH_COLUMNS
 
-    def start(self, started=None):
-        self.started = time.monotonic() if started is None else started
-        self._thread = threading.Thread(target=self._run, name="depth-probe", daemon=True)
-        self._thread.start()
-        return self
+    def __init__(self, queues, interval=0.2, max_duration=120.0):
+        super().__init__(queues, interval, max_duration)
+        self._connection = self._channel = None
 
     def _run(self):
         import pika.exceptions
@@ -126,34 +146,20 @@ class DepthProbe:
 
         try:
             with connect(name="depth-probe") as connection:
-                channel = connection.channel()
-                while not self._stop.is_set() and time.monotonic() - self.started < self.max_duration:
-                    tick = time.monotonic()
-                    for name in self.queues:
-                        try:
-                            declared = channel.queue_declare(queue=name, passive=True).method
-                        except pika.exceptions.ChannelClosedByBroker as error:  # 404: not declared yet
-                            self.errors.append(f"{name}: {error.reply_text}")
-                            channel = connection.channel()
-                            continue
-                        self.rows.append({"seconds": round(time.monotonic() - self.started, 3), "queue": name,
-                                          "messages_ready": declared.message_count, "consumers": declared.consumer_count})
-                    self._stop.wait(max(0.0, self.interval - (time.monotonic() - tick)))
+                self._connection, self._channel = connection, connection.channel()
+                self._poll_until_stopped(self.poll)
         except (CourseError, pika.exceptions.AMQPError) as error:
             self.errors.append(f"the depth probe stopped: {error}")
 
-    def stop(self):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        return self
+    def poll(self):
+        import pika.exceptions
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def frame(self):
-        """The readings as a DataFrame: one row a queue a reading, ``seconds`` since the start."""
-        return pd.DataFrame(list(self.rows), columns=DEPTH_COLUMNS)
+        for name in self.queues:
+            try:
+                declared = self._channel.queue_declare(queue=name, passive=True).method
+            except pika.exceptions.ChannelClosedByBroker as error:  # 404: not declared yet
+                self.errors.append(f"{name}: {error.reply_text}")
+                self._channel = self._connection.channel()
+                continue
+            self.rows.append({"seconds": round(time.monotonic() - self.started, 3), "queue": name,
+                              "messages_ready": declared.message_count, "consumers": declared.consumer_count})
