@@ -38,9 +38,11 @@ down status restart reset: setup
 # run ends, however it ends: Ctrl-C, SIGTERM or a killed make (the run watches make's pid).
 TEST_WORKERS ?= 8
 PYTEST_ARGS ?=
+# TEST_WORKERS=0 runs the tests one by one on the course's broker (started here, stopped after).
 test: setup
 	@$(BIN)/python -m helpers.ops.broker install
 	@$(BIN)/python -m helpers.ops.browser
+	@if [ "$(TEST_WORKERS)" = 0 ]; then $(BIN)/python -m helpers.ops.broker up --stop-with $$PPID; fi
 	COURSE_TEST_OWNER_PID=$$PPID $(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # JupyterLab runs from notebooks/ (LAB_DIR) with the course's environment first on PATH, and its
