@@ -146,12 +146,13 @@ def check_alert_rule(rule, firing_on=(), quiet_on=(), cases=(), more_than=None):
         for name in names:
             queue = queue_or_none(name)
             if queue is None:
-                return report(False, "", f"The queue {name} does not exist: run the lesson from its setup through section 5, "
-                                         "then this exercise.")
+                return report(False, "", f"The queue {name} does not exist: run the exercise's first cell (it makes the "
+                                         "queues), then your cell and this check.")
             backlog = more_than is None or queue.get("messages", 0) > more_than and not queue.get("consumers", 0)
             if more_than is not None and backlog != should_fire:
                 return report(False, "", f"{name} holds {queue.get('messages', 0)} messages with {queue.get('consumers', 0)} "
-                                         "consumer(s), not what section 5 leaves: run section 5 again, then this exercise.")
+                                         "consumer(s), not the state the exercise's first cell gives it: run that cell "
+                                         "again, then your cell and this check.")
             live.append((queue, should_fire))
     tag = secrets.token_hex(2)
 
