@@ -7,9 +7,10 @@ settings for everything it starts (notebook kernels, worker processes) to that n
 learner's ``.env`` with other ports or credentials does not reach the tests.
 
 The tests are handed out in units (``CourseScheduling``): a lesson's cells, which share one
-kernel, go to one worker in order; so do a test file's tests, except the student edition's
-lessons' solution editions, the browser tests and the exercise checks' tests, which are
-independent and go one lesson (one test) a unit. The longest units (as the last run measured them) are handed out first.
+kernel, go to one worker in order; so do a test file's tests, except the lessons' solution
+editions, the browser tests and the exercise checks' tests, which are independent and go one
+test (one lesson, one answer) a unit. The longest units (as the last run measured them) are
+handed out first.
 """
 
 import fcntl
@@ -86,7 +87,7 @@ def unit_of(nodeid):
     if path.endswith(("test_exercise_solutions.py", "test_lab_in_a_browser.py")):
         return nodeid  # one lesson's solution edition; one browser test (each worker starts its own lab)
     if "/exercises/" in path:
-        return f"{path}::{test.split('[')[0]}"  # one exercise's check, with its wrong and right answers
+        return nodeid  # one wrong (or right) answer to one exercise's check: each sets up its own state
     return path
 
 
