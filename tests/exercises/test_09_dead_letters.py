@@ -164,6 +164,19 @@ def test_09_exercise_2_kept_newest_right(lesson_channel, capsys, attempt):
     fresh(lesson_channel, "test-prices")
 
 
+@pytest.mark.parametrize("attempt", range(10))
+def test_09_exercise_2_a_second_try_on_a_fresh_channel(capsys, attempt):
+    """As the given cell does (lesson.new_channel()): the first try's channel closed just before the
+    queue is deleted and made again; what that channel published must not count for the second try."""
+    with connect(name="pytest-prices-first-try") as first:
+        fill_prices(first.channel(), RIGHT, SENT + SENT)
+    with connect(name="pytest-prices-second-try") as second:
+        fill_prices(second.channel(), RIGHT, SENT)
+        checks.check_kept_newest("test-prices", SENT, limit=3)
+        assert verdict(capsys) == "✅"
+        fresh(second.channel(), "test-prices")
+
+
 def test_09_exercise_2_a_second_try_without_starting_over(lesson_channel, capsys):
     fill_prices(lesson_channel, RIGHT, SENT[::-1])
     checks.check_kept_newest("test-prices", SENT, limit=3)
