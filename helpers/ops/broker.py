@@ -65,20 +65,22 @@ def port_is_open(host, port, timeout=1.0):
         return False
 
 
-def wait_until_ready(is_alive=lambda: True, timeout=READY_TIMEOUT, on_death=None):
-    """Wait, with a limit, until the broker takes an AMQP login and its management API answers."""
+def wait_until_ready(is_alive=lambda: True, timeout=READY_TIMEOUT, on_death=None, current=None):
+    """Wait, with a limit, until the broker takes an AMQP login and its management API answers
+    (the broker of ``current``, a Settings; the course's by default)."""
     from ..amqp import connect
-    from ..management import management_api
+    from ..management import ManagementAPI
 
+    current = current or settings()
     last_error = []
 
     def ready():
         if not is_alive():
             raise CourseError(on_death() if on_death else "The broker stopped while starting.")
         try:
-            with connect(timeout=3):
+            with connect(current.amqp_url, timeout=3):
                 pass
-            management_api(timeout=3).overview()
+            ManagementAPI(current.management_url, current.user, current.password, vhost=current.vhost, timeout=3).overview()
             return True
         except CourseError as error:
             if "refused the login" in str(error):
@@ -90,16 +92,16 @@ def wait_until_ready(is_alive=lambda: True, timeout=READY_TIMEOUT, on_death=None
                interval=0.1, seen=lambda: last_error[0] if last_error else "no answer yet")
 
 
-def ready_with_course_user(ctl, **wait):
+def ready_with_course_user(ctl, current=None, **wait):
     """Wait until ready. A refused login is said as it is: the broker keeps the user it was first
     started with, and a typo in .env must not be written into it; ``set-credentials`` does that
     when the learner asks for it."""
+    current = current or settings()
     try:
-        wait_until_ready(**wait)
+        wait_until_ready(current=current, **wait)
     except CourseError as error:
         if "refused the login" not in str(error):
             raise
-        current = settings()
         raise CourseError(
             f"The broker is running but refuses user '{current.user}' with the password from {login_source()}: "
             "check that setting for a typo."
@@ -233,15 +235,15 @@ def install_server_package():
                                           what="No Docker engine and no RabbitMQ package here.", brew="rabbitmq")
 
 
-def local_ports():
+def local_ports(current=None):
     """The ports the broker listens on, from the settings (the clustering port is AMQP's + 20000)."""
-    current = settings()
+    current = current or settings()
     return {"AMQP": current.amqp_port, "management UI/API": current.management_port,
             "Prometheus": current.prometheus_port, "clustering": current.amqp_port + 20000}
 
 
-def check_ports_free():
-    for what, port in local_ports().items():
+def check_ports_free(current=None):
+    for what, port in local_ports(current).items():
         if port_is_open("127.0.0.1", port, timeout=0.5):
             raise CourseError(
                 f"Port {port} ({what}) is in use by another program, so the broker cannot start. "
@@ -251,21 +253,25 @@ def check_ports_free():
 
 class LocalNode:
     """A node run from the package's scripts. Its state is in ``.broker/`` (or BROKER_STATE_DIR);
-    its ports come from the settings, so a second node can run beside the first on other ports."""
+    its ports come from the settings, so a second node can run beside the first on other ports.
+    A node of a lesson's own (lesson 12's TLS node) passes its own ``current`` settings, ``state``
+    folder and ``plugins_file``: nothing is read from, or written to, the process's environment."""
 
     name = "local"
 
-    def __init__(self):
-        self.state = Path(env("BROKER_STATE_DIR") or PROJECT_DIR / ".broker").resolve()
+    def __init__(self, current=None, state=None, plugins_file=None):
+        self.current = current or settings()
+        self.state = Path(state or env("BROKER_STATE_DIR") or PROJECT_DIR / ".broker").resolve()
+        self.plugins_file = Path(plugins_file or PLUGINS_FILE)
         self.pid_file = self.state / "rabbit.pid"
         self.owner_file = self.state / "owner.pid"
         self.log_file = self.state / "log" / "console.log"
-        amqp_port = settings().amqp_port
+        amqp_port = self.current.amqp_port
         self.node_name = "course@localhost" if amqp_port == 5672 else f"course-{amqp_port}@localhost"
 
     def environment(self):
         """The variables that point the package's scripts at the course's files and state."""
-        ports = local_ports()
+        ports = local_ports(self.current)
         conf_dir = self.state / "conf.d"
         conf_dir.mkdir(parents=True, exist_ok=True)
         (self.state / "home").mkdir(exist_ok=True)
@@ -283,7 +289,7 @@ class LocalNode:
             "prometheus.tcp.ip = 127.0.0.1\n"
             f"prometheus.tcp.port = {ports['Prometheus']}\n"
         )
-        current = settings()
+        current = self.current
         return dict(
             os.environ,
             HOME=str(self.state / "home"),  # the Erlang cookie lives here
@@ -291,7 +297,7 @@ class LocalNode:
             RABBITMQ_CONF_ENV_FILE=str(self.state / "rabbitmq-env.conf"),
             RABBITMQ_CONFIG_FILES=str(conf_dir),
             RABBITMQ_ADVANCED_CONFIG_FILE=str(self.state / "advanced.config"),
-            RABBITMQ_ENABLED_PLUGINS_FILE=str(PLUGINS_FILE),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(self.plugins_file),
             RABBITMQ_MNESIA_BASE=str(self.state / "data"),
             RABBITMQ_LOG_BASE=str(self.state / "log"),
             RABBITMQ_PID_FILE=str(self.pid_file),
@@ -318,15 +324,16 @@ class LocalNode:
         """Start the node (or use the one running). With ``owner`` (a process id), a node this
         call starts is stopped as soon as that process has ended (processes.stop_with_owner)."""
         if self.is_running():
-            ready_with_course_user(self.ctl)
+            ready_with_course_user(self.ctl, current=self.current)
             return
         script = install_server_package()
-        check_ports_free()
+        check_ports_free(self.current)
         env = self.environment()
         self.pid_file.unlink(missing_ok=True)
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.state, start_new_session=True)
-        ready_with_course_user(self.ctl, is_alive=lambda: process.poll() is None, on_death=self.why_it_stopped)
+        ready_with_course_user(self.ctl, current=self.current, is_alive=lambda: process.poll() is None,
+                               on_death=self.why_it_stopped)
         if owner is not None and self.pid() is not None:
             stop_with_owner(owner, self.pid(), b"beam")
             self.owner_file.write_text(str(owner))
@@ -353,7 +360,7 @@ class LocalNode:
         stop(pid, self.is_running, timeout=30)
         # The node deletes its pid file a moment before its VM exits and frees its ports; wait
         # for the ports too, so that an up() right after (a restart) finds them free.
-        wait_until(lambda: not any(port_is_open("127.0.0.1", port, timeout=0.5) for port in local_ports().values()),
+        wait_until(lambda: not any(port_is_open("127.0.0.1", port, timeout=0.5) for port in local_ports(self.current).values()),
                    "the node's ports to be free", timeout=15, interval=0.2)
 
     def restart(self):

@@ -11,6 +11,7 @@ and off without touching the course's broker. Its state is in ``.broker-tls/`` (
 course's node's state); it listens on 127.0.0.1 only: AMQP over TLS on 5671 (the standard
 port) and plain AMQP on 5673, its management API on 15673, when the course's broker has the
 usual ports; 1000 above the course broker's ports otherwise (the test suite's private nodes).
+It stops by itself when the process that started it ends (a kernel shut down or interrupted).
 It takes password logins over TLS, and logins by client certificate (the ``EXTERNAL``
 mechanism, from the bundled ``rabbitmq_auth_mechanism_ssl`` plugin): the certificate's common
 name is the user's name.
@@ -20,10 +21,10 @@ Introduced in lesson 12.
 
 import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
-from ..config import PROJECT_DIR, env, settings
+from ..config import PROJECT_DIR, Settings, env, settings
 from ..errors import CourseError
 from ..management import ManagementAPI
 from . import broker
@@ -50,30 +51,17 @@ class TLSNode:
         self.state = course_state.with_name(course_state.name + "-tls")
         self.amqps_port = self.ports["amqps"]
 
-    @contextmanager
-    def _as_current_node(self):
-        """The broker module's local node, pointed at this node's ports and state for a moment."""
-        current = settings()
-        names = ["AMQP_URL", "MANAGEMENT_URL", "PROMETHEUS_URL", "BROKER_STATE_DIR"]
-        saved = {name: os.environ.get(name) for name in names}
-        os.environ.update(
-            AMQP_URL=f"amqp://{current.user}:{current.password}@localhost:{self.ports['amqp']}/",
-            MANAGEMENT_URL=f"http://localhost:{self.ports['management']}",
-            PROMETHEUS_URL=f"http://localhost:{self.ports['prometheus']}",
-            BROKER_STATE_DIR=str(self.state),
+    def _node(self):
+        """The broker module's local node, with this node's settings, state and plugins (passed to
+        it: the process's settings stay as they are, so no other thread is pointed here)."""
+        course = settings()
+        current = Settings(
+            amqp_url=f"amqp://{quote(course.user, safe='')}:{quote(course.password, safe='')}@localhost:{self.ports['amqp']}/",
+            management_url=f"http://localhost:{self.ports['management']}",
+            prometheus_url=f"http://localhost:{self.ports['prometheus']}",
+            user=course.user, password=course.password,
         )
-        try:
-            node = broker.LocalNode()
-            course_environment = node.environment
-            plugins = self.state / "enabled_plugins"
-            node.environment = lambda: dict(course_environment(), RABBITMQ_ENABLED_PLUGINS_FILE=str(plugins))
-            yield node
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        return broker.LocalNode(current=current, state=self.state, plugins_file=self.state / "enabled_plugins")
 
     def _configure(self, node):
         node.environment()  # writes the course's configuration into the node's conf.d
@@ -102,14 +90,13 @@ class TLSNode:
             raise CourseError(f"Port {self.amqps_port} (AMQP over TLS) is in use by another program: stop it, "
                               "and run the cell again.")
         shutil.rmtree(self.state / "data", ignore_errors=True)
-        with self._as_current_node() as node:
-            self._configure(node)
-            node.up()
+        node = self._node()
+        self._configure(node)
+        node.up(owner=os.getpid())  # it stops with this process (a lesson's kernel), however that ends
 
     def ctl(self, *args):
         """``rabbitmqctl`` on this node."""
-        with self._as_current_node() as node:
-            return node.ctl(*args)
+        return self._node().ctl(*args)
 
     def api(self):
         """The management API of this node, as the course's user."""
@@ -118,6 +105,6 @@ class TLSNode:
 
     def stop(self):
         """Stop the node, if it runs."""
-        with self._as_current_node() as node:
-            if node.is_running():
-                node.down()
+        node = self._node()
+        if node.is_running():
+            node.down()
