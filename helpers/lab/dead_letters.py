@@ -133,13 +133,13 @@ def queue_arguments(names, keys=None):
 
 
 def peek(queue, count=100):
-    """The messages at the head of ``queue`` without taking them, as dicts with ``text`` and ``headers``.
+    """The messages at the head of ``queue`` without taking them (``ManagementAPI.peek`` on the
+    course's broker): dicts with ``text``, ``headers``, ``routing_key``, ``delivery_mode``...
 
-    Asks the management API for them and has the broker put them back where they were (they
-    come back marked redelivered). For looking, in lessons and checks; a program consumes.
-    Introduced in lesson 09.
+    The broker puts them back where they were (they come back marked redelivered). For looking,
+    in lessons and checks; a program consumes. Introduced in lesson 09.
     """
-    return [{"text": row["text"], "headers": row["headers"]} for row in management_api().peek(queue, count)]
+    return management_api().peek(queue, count)
 
 
 # -- retries with backoff -----------------------------------------------------------------------
