@@ -10,6 +10,7 @@ Introduced in lesson 02 (``connect`` in lesson 00).
 import json
 import sys
 import time
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 import pika
@@ -115,6 +116,26 @@ def declare_queue(channel, name, durable=True, exclusive=False, arguments=None):
             ) from None
         raise
     return result.method.queue
+
+
+QueueCounts = namedtuple("QueueCounts", "messages consumers")
+
+
+def queue_counts(queue, connection=None):
+    """``queue``'s ready messages and consumers as the broker has them now (a passive declare,
+    without the management API's lag), or None if there is no such queue. On a channel of its
+    own (a missing queue closes the channel it was asked on), of ``connection`` or of a short
+    connection of its own. The one way the course reads a queue's depth over AMQP."""
+    if connection is None:
+        with connect(name="queue-counts") as own:
+            return queue_counts(queue, own)
+    channel = connection.channel()
+    try:
+        declared = channel.queue_declare(queue, passive=True).method
+    except pika.exceptions.ChannelClosedByBroker:
+        return None
+    channel.close()
+    return QueueCounts(declared.message_count, declared.consumer_count)
 
 
 def publish(channel, routing_key, body, exchange="", *, persistent, headers=None, mandatory=False, **properties):

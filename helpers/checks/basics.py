@@ -6,9 +6,7 @@ Each check prints one ✅/❌ line (see ``helpers.checks.report``) and reads wha
 import json
 import time
 
-import pika.exceptions
-
-from ..amqp import connect
+from ..amqp import connect, queue_counts
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll
@@ -169,7 +167,6 @@ class _Depth:
 
     def __init__(self):
         self.connection = connect(name="check")
-        self.channel = None
 
     def __enter__(self):
         return self
@@ -179,20 +176,12 @@ class _Depth:
             self.connection.close()
 
     def __call__(self, queue):
-        found = self.declared(queue)
-        return None if found is None else found.message_count
+        found = queue_counts(queue, self.connection)
+        return None if found is None else found.messages
 
     def consumers(self, queue):
-        found = self.declared(queue)
-        return None if found is None else found.consumer_count
-
-    def declared(self, queue):
-        if self.channel is None or self.channel.is_closed:
-            self.channel = self.connection.channel()
-        try:
-            return self.channel.queue_declare(queue, passive=True).method
-        except pika.exceptions.ChannelClosedByBroker:  # no such queue (the broker closes the channel)
-            return None
+        found = queue_counts(queue, self.connection)
+        return None if found is None else found.consumers
 
     def settled(self, queue, at_least, wait):
         """The depth once it reaches ``at_least`` (or after ``wait`` s), read again a moment later so

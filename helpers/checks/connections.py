@@ -8,7 +8,7 @@ connection is still open. Each prints one ✅/❌ line (see ``helpers.checks.rep
 import threading
 import time
 
-from ..amqp import connect, publish
+from ..amqp import connect, publish, queue_counts
 from ..management import management_api
 from ..waiting import poll
 from .report import check, report
@@ -42,14 +42,6 @@ def _run_in_thread(function, *args):
     return thread, errors
 
 
-def _queue_counts(queue):
-    """The messages ready in ``queue`` and its consumers, read from the broker at once (a passive
-    declare, without the management API's lag)."""
-    with connect(name="check") as connection:
-        ok = connection.channel().queue_declare(queue, passive=True).method
-        return ok.message_count, ok.consumer_count
-
-
 def _close_consumers(api, queue, reason, timeout=10):
     """Close, from the broker's side, every connection consuming from ``queue``, until the broker
     shows the queue without consumers (its unacknowledged messages are then ready again).
@@ -57,7 +49,7 @@ def _close_consumers(api, queue, reason, timeout=10):
     closed = []
 
     def none_left():
-        if _queue_counts(queue)[1] == 0:
+        if queue_counts(queue).consumers == 0:
             return True
         closed.append(api.close_connections_consuming(queue, reason=reason))
         return False
@@ -145,7 +137,7 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
         if "closed" in cut and not cut.get("consuming_again"):
             # pika may hand over what it had received before it notices the close: until the
             # broker lists a consumer again, a job comes from the closed connection and comes back
-            cut["consuming_again"] = _queue_counts(queue)[1] > 0
+            cut["consuming_again"] = queue_counts(queue).consumers > 0
             if not cut["consuming_again"]:
                 events.append(("lost", name))
         if len(handled) == 12 and "closed" not in cut:
@@ -155,7 +147,7 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
 
     def queue_emptied():
         """Every message acked or lost, as the broker shows it for 1.5 s: nothing more can come."""
-        empty = _queue_counts(queue)[0] == 0 and api.queue(queue).get("messages") == 0
+        empty = queue_counts(queue).messages == 0 and api.queue(queue).get("messages") == 0
         empty_since[:] = (empty_since or [time.monotonic()]) if empty else []
         return bool(empty_since) and time.monotonic() - empty_since[0] >= 1.5
 
@@ -173,7 +165,7 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
         stop.set()
         thread.join(timeout=3)
     left_open = _close_consumers(api, queue, reason="Closed by the exercise check, after stop")  # unacked jobs come back
-    left = _queue_counts(queue)[0]
+    left = queue_counts(queue).messages
     missing = sorted(set(expected) - set(handled))
     extra = _repeats_without_a_loss(events)
     reconnect = "Wrap it in a loop: on pika.exceptions.AMQPConnectionError (and AMQPChannelError), wait a little and connect again."
@@ -335,7 +327,7 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
         finally:
             at_return.update(done=list(done), running=list(running))
             try:
-                at_return["consumers"] = _queue_counts(queue)[1]
+                at_return["consumers"] = queue_counts(queue).consumers
             except Exception:  # noqa: BLE001 - a queue deleted by the answer: the verdict says so
                 at_return["consumers"] = None
 
@@ -364,7 +356,7 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
                 compressed.close()
             except pika.exceptions.AMQPError:
                 pass  # the broker closed it already: the verdict below says why
-    left = _queue_counts(queue)[0]
+    left = queue_counts(queue).messages
     if not prefetches:
         return report(False, "", f"The broker saw no consumer on '{queue}': take the jobs with basic_consume "
                                  "(and basic_qos), not by other means.")

@@ -5,6 +5,7 @@ Each check prints one ✅/❌ line (see ``helpers.checks.report``).
 
 import time
 
+from ..amqp import queue_counts
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll
@@ -90,15 +91,8 @@ def _is_server(server):
 
 def _consumers(queue):
     """How many consumers the broker counts on ``queue`` now (AMQP, no statistics lag); None if there is no such queue."""
-    import pika.exceptions
-
-    from ..amqp import connect
-
-    with connect(name="check") as connection:
-        try:
-            return connection.channel().queue_declare(queue, passive=True).method.consumer_count
-        except pika.exceptions.ChannelClosedByBroker:
-            return None
+    counts = queue_counts(queue)
+    return None if counts is None else counts.consumers
 
 
 @check

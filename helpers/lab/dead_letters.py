@@ -34,7 +34,7 @@ import pandas as pd
 import pika
 import pika.exceptions
 
-from ..amqp import declare_queue, deliveries, publish
+from ..amqp import declare_queue, deliveries, publish, queue_counts
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll
@@ -285,12 +285,12 @@ def replay(channel, parking_lot, to_queue, exchange=""):
     broker's ``x-`` headers are dropped: a replayed job starts afresh. Only the messages there at
     the start are moved, so a replay always ends. Introduced in lesson 09.
     """
+    counts = queue_counts(parking_lot, channel.connection)
+    if counts is None:
+        raise CourseError(f"There is no queue named '{parking_lot}' to replay from.")
+    waiting = counts.messages
     mover = channel.connection.channel()
     try:
-        try:
-            waiting = mover.queue_declare(parking_lot, passive=True).method.message_count
-        except pika.exceptions.ChannelClosedByBroker:
-            raise CourseError(f"There is no queue named '{parking_lot}' to replay from.") from None
         mover.confirm_delivery()
         moved = 0
         for _ in range(waiting):
@@ -346,7 +346,7 @@ def probe_dead_lettering(queue, dlq, wait=5.0):
     marker = f"probe-{uuid.uuid4().hex[:8]}"
     with connect(name="check") as connection:
         channel = connection.channel()
-        if channel.queue_declare(queue, passive=True).method.message_count:
+        if queue_counts(queue, connection).messages:
             return "not empty", {}
         publish(channel, queue, marker, message_id=marker, persistent=True)
         got = poll(lambda: (lambda got: got if got[0] is not None else None)(channel.basic_get(queue)), wait, interval=0.05)

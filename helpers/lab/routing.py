@@ -19,7 +19,7 @@ import pandas as pd
 import pika
 import pika.exceptions
 
-from ..amqp import declare_queue
+from ..amqp import declare_queue, queue_counts
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import wait_until
@@ -126,7 +126,7 @@ def route_table(channel, exchange, messages, queues, mandatory=True, api=None, w
             publisher.close()
     depths = {}
     for queue in queues:
-        count = channel.queue_declare(queue, passive=True).method.message_count
+        count = queue_counts(queue, channel.connection).messages
         depths[queue] = api.wait_for_queue(queue, timeout=wait, messages=count).get("messages", 0)
     received = {queue: take_all(channel, queue) for queue in queues}
     columns = queues + ([RETURNED] if mandatory else [])
