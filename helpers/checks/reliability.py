@@ -158,7 +158,7 @@ def check_failed_job_dropped(consume, queue="acks-exercise", failing="job-002", 
     others are done and acknowledged? The check makes the queue and the jobs itself.
 
     What it reads: the consumers' prefetch and ack mode as the broker lists them (the workers'
-    own record of ``basic_qos`` if the management API has not listed them within ``wait``); each
+    own record of ``basic_qos`` if the management API has not listed them within 5 s); each
     job's fate as the broker sees it once the workers have stopped (acknowledged: gone; rejected
     without requeue: in ``<queue>.rejected``; requeued or never acknowledged: back in the queue);
     and the workers' reports of what they did. It stops the workers once every job was tried
@@ -200,6 +200,7 @@ def check_failed_job_dropped(consume, queue="acks-exercise", failing="job-002", 
                 return (done >= set(succeed) and failed) or not pool.alive()
 
             poll(every_job_tried, timeout=wait, interval=0.05)
+
             def listed():
                 alive = pool.alive()
                 return _consumers_of(api, queue, alive) if alive else "no worker left"

@@ -81,6 +81,19 @@ def test_06_exercise_1_a_second_try_after_the_given_cell(channel, capsys):
     fresh(channel, QUEUE)
 
 
+@pytest.mark.parametrize("attempt", range(10))
+def test_06_exercise_1_checked_right_after_publishing(channel, capsys, attempt):
+    """The check looks at the messages themselves (the management API's get), not at the queue's
+    statistics, which lag a second or more: checked at once, the right answer passes every time."""
+    fresh(channel, QUEUE)
+    channel.queue_declare(queue=QUEUE, durable=True)
+    for text in ["a", "b", "c"]:
+        publish(channel, QUEUE, text, persistent=True)
+    checks.check_survives_restart(QUEUE, texts=["a", "b", "c"], wait=2)
+    assert verdict(capsys) == "✅"
+    fresh(channel, QUEUE)
+
+
 def publish_left_empty(channel, exchange, routing_key, body):
     ...
 
