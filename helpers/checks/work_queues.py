@@ -3,6 +3,7 @@
 Each check prints one ✅/❌ line (see ``helpers.checks.report``).
 """
 
+from ..amqp import queue_counts
 from ..errors import CourseError
 from ..management import management_api
 from .report import check, queue_or_none, report
@@ -19,10 +20,10 @@ def ready_count(queue, expected, wait=2.0):
 
     counts = []
     with connect(name="check") as connection:
-        channel = connection.channel()
 
         def enough():
-            counts.append(channel.queue_declare(queue, passive=True).method.message_count)
+            found = queue_counts(queue, connection)
+            counts.append(0 if found is None else found.messages)
             return counts[-1] >= expected
 
         poll(enough, wait, interval=0.05)
@@ -221,7 +222,8 @@ def check_fair_dispatch(consume, jobs, queue="tasks", workers=2):
             pool = WorkerPool(queue, count=workers, consume=consume, name="check-worker")
         except CourseError as error:
             channel.queue_delete(queue)
-            return report(False, "", f"The workers could not run your function: {error}")
+            why = str(error).split(" stopped at once: ", 1)[-1]  # the same for every worker: name none
+            return report(False, "", f"The workers could not run your function: {why}")
         with pool:
             api = management_api()
             try:
@@ -238,11 +240,16 @@ def check_fair_dispatch(consume, jobs, queue="tasks", workers=2):
                 pool.wait_for_jobs(len(jobs), timeout=limit)
             except CourseError as error:
                 stalled = str(error)
+            # Every consumer is registered by now (the workers did jobs): the broker's own count, no lag.
+            counted = queue_counts(queue, connection).consumers
         report_frame = pool.report()
         acked, bad = acks_after_work(pool)
-        left = channel.queue_declare(queue, passive=True).method.message_count  # the pool has stopped: nothing unacked
+        left = queue_counts(queue, connection).messages  # the pool has stopped: nothing unacked
         pool.cleanup()
         channel.queue_delete(queue)
+    if counted != workers:
+        return report(False, "", f"The broker counts {counted} consumers on '{queue}' for {workers} workers: call "
+                                 "channel.basic_consume(queue=queue, on_message_callback=...) once in your function.")
     if not manual_acks:
         return report(False, "", "The broker shows your consumers with auto_ack: it deletes each job as it sends it, so a "
                                  "worker that crashes loses it, and prefetch does not apply. Leave auto_ack out and call "

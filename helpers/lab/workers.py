@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..amqp import publish
+from ..amqp import publish, queue_counts
 from ..errors import CourseError
 from ..waiting import wait_until
 
@@ -285,11 +285,11 @@ class WorkerPool:
 
         consumers = [0]
         with connect(name=f"{self.name}-pool") as connection:
-            channel = connection.channel()
 
             def all_subscribed():
-                # A passive declare asks the broker itself (the management API lags by a second).
-                consumers[0] = channel.queue_declare(self.queue, passive=True).method.consumer_count
+                # The broker's own count (the management API lags by a second).
+                found = queue_counts(self.queue, connection)
+                consumers[0] = 0 if found is None else found.consumers
                 return consumers[0] >= len(self.alive())
 
             wait_until(all_subscribed, f"every live worker to consume from '{self.queue}'", timeout=timeout,
@@ -432,7 +432,10 @@ def wait_for_queued(channel, queue, count, timeout=10.0):
     ready = [None]
 
     def holds_count():
-        ready[0] = channel.queue_declare(queue, passive=True).method.message_count
+        found = queue_counts(queue, channel.connection)
+        if found is None:
+            raise CourseError(f"There is no queue named '{queue}'.")
+        ready[0] = found.messages
         return ready[0] == count
 
     wait_until(holds_count, f"queue '{queue}' to hold {count} ready message(s)", timeout=timeout, interval=0.05,
