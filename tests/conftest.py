@@ -213,6 +213,18 @@ class CleanNodeForLessons:
         wait_until(lambda: not api.queue_list(), "the deleted queues to leave the management API", timeout=10, interval=0.2)
 
 
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Mark an item whose test failed, for fixtures that keep evidence then (the browser's screenshot)."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
 @pytest.fixture
 def channel():
     """An open channel on the course's broker, closed after the test."""

@@ -3,7 +3,11 @@ real Chromium (the system's, driven by Playwright) opening the address they prin
 
 Each lab serves a copy of notebooks/ (LAB_DIR), so running lessons in the page never changes the
 stored lessons, and reads its settings and workspaces from folders of its own, so nobody's own
-JupyterLab layout reaches it. A failing step leaves its screenshot in test-results/.
+JupyterLab layout reaches it. A failing test leaves a screenshot of the page in test-results/.
+
+Each test starts and ends Playwright itself: its synchronous API runs an event loop in the
+test's thread while it is open, and a session-long one would be in the way of every later test
+on the same worker that runs asyncio (nbclient, the terminal tests).
 """
 
 import importlib.util
@@ -21,6 +25,7 @@ import pytest
 
 from helpers.config import PROJECT_DIR
 from helpers.ops import browser as system_browser
+from conftest import FAILED
 
 playwright = pytest.importorskip("playwright.sync_api")
 expect = playwright.expect
@@ -32,16 +37,23 @@ ADDRESS = re.compile(r"(http://127\.0\.0\.1:\d+/lab\S*\?token=\w+)")
 LESSONS = sorted(path.name for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    # The system's Chromium; as root it needs --no-sandbox, and a container's /dev/shm is small.
-    return {**browser_type_launch_args, "executable_path": CHROMIUM,
-            "args": ["--no-sandbox", "--disable-dev-shm-usage"]}
+RESULTS = PROJECT_DIR / "test-results"
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1400, "height": 1000}}
+@pytest.fixture
+def page(request):
+    """A page of the system's Chromium (as root it needs --no-sandbox, and a container's /dev/shm
+    is small); its screenshot is kept in test-results/ when the test fails."""
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        opened = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        try:
+            yield opened
+        finally:
+            if request.node.stash.get(FAILED, False):
+                RESULTS.mkdir(exist_ok=True)
+                opened.screenshot(path=str(RESULTS / f"{request.node.name}.png"))
+            browser.close()
 
 
 def free_port():
@@ -127,11 +139,29 @@ def open_notebook(page, lab, name):
     return page
 
 
-def wait_for_idle_kernel(page, timeout=60_000):
+def wait_for_idle_kernel(page, timeout=120_000):
+    """The notebook is shown and its kernel is connected and idle (the status bar says so too: a
+    Run All clicked while the kernel still starts is dropped)."""
     expect(page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").first).to_be_visible(timeout=timeout)
     page.wait_for_function(
         """() => { const s = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
-                   return s && s.getAttribute('data-status') === 'idle'; }""", timeout=timeout)
+                   const bar = document.querySelector('#jp-main-statusbar');
+                   return s && s.getAttribute('data-status') === 'idle' && bar && /\\| Idle/.test(bar.textContent); }""",
+        timeout=timeout)
+
+
+def run_all(page):
+    """Run, Run All Cells; and again if the first cell has not started within 30 s (a person would)."""
+    for _ in range(2):
+        menu(page, "Run", "Run All Cells")
+        try:
+            page.wait_for_function(
+                """() => { const p = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt');
+                           return p && /\\[(\\*|\\d+)\\]/.test(p.textContent); }""", timeout=30_000)
+            return
+        except playwright.TimeoutError:
+            continue
+    raise AssertionError("Run All Cells started nothing")
 
 
 def cells(page):
@@ -186,7 +216,7 @@ def test_a_lab_terminal_runs_the_guide_worker(page, lab):
 
 def test_lesson_02_runs_top_to_bottom_from_the_menu(page, lab):
     open_notebook(page, lab, "02_hello_queue.ipynb")
-    menu(page, "Run", "Run All Cells")
+    run_all(page)
     wait_until_all_ran(page)
     assert error_outputs(page).count() == 0, error_outputs(page).first.inner_text()
     expect(page.locator(".jp-OutputArea-output", has_text="❌").first).to_be_visible()
@@ -219,7 +249,7 @@ def run_cells(page, *cell_locators):
 def test_an_exercise_wrong_then_right_and_its_solution_on_request(page, lab):
     exercise, solution = exercise_cells("02_hello_queue.ipynb", 1)
     open_notebook(page, lab, "02_hello_queue.ipynb")
-    menu(page, "Run", "Run All Cells")
+    run_all(page)
     wait_until_all_ran(page)
     assert error_outputs(page).count() == 0, error_outputs(page).first.inner_text()
     all_cells = cells(page)
@@ -241,7 +271,7 @@ def test_lesson_10_live_chart_redraws_one_figure_in_place(page, lab):
     notebook = nbformat.read(NOTEBOOKS / "10_monitoring.ipynb", as_version=4)
     live = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and "LiveChart(" in cell.source)
     open_notebook(page, lab, "10_monitoring.ipynb")
-    menu(page, "Run", "Run All Cells")
+    run_all(page)
     output = cells(page).nth(live).locator(".jp-OutputArea")
     page.wait_for_function(
         """(live) => { const panel = '.jp-NotebookPanel:not(.lm-mod-hidden) ';
@@ -249,9 +279,10 @@ def test_lesson_10_live_chart_redraws_one_figure_in_place(page, lab):
                        const cell = document.querySelectorAll(panel + '.jp-Notebook .jp-Cell')[live];
                        return cell && cell.querySelector('.jp-OutputArea img'); }""", arg=live, timeout=180_000)
     assert error_outputs(page).count() == 0, error_outputs(page).first.inner_text()
-    first = output.locator("img").screenshot()
+    # The output area, not its image: each redraw puts a new <img> in place of the old one.
+    first = output.screenshot()
     time.sleep(1.5)
-    second = output.locator("img").screenshot()
+    second = output.screenshot()
     assert output.locator("img").count() == 1, "the chart redraws in place: one figure, not one per update"
     assert first != second, "the live chart did not change within 1.5 s"
     wait_until_all_ran(page)
@@ -265,7 +296,7 @@ def test_the_workshop_edition_opens_from_make_workshop(page, tmp_path):
         assert (folder / "student" / "00_set_up_and_check.ipynb").is_file()
         page.goto(workshop.address)
         expect(current_tab(page)).to_have_text("00_set_up_and_check.ipynb", timeout=60_000)
-        expect(page.locator(".jp-RenderedMarkdown", has_text="Workshop edition").first).to_be_visible()
+        expect(page.locator(".jp-RenderedMarkdown", has_text="Workshop edition").first).to_be_visible(timeout=60_000)
         expect(page.locator("details summary")).to_have_count(0)
     finally:
         workshop.stop()
