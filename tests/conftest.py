@@ -213,15 +213,12 @@ class CleanNodeForLessons:
         wait_until(lambda: not api.queue_list(), "the deleted queues to leave the management API", timeout=10, interval=0.2)
 
 
-FAILED = pytest.StashKey[bool]()
-
-
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
-    """Mark an item whose test failed, for fixtures that keep evidence then (the browser's screenshot)."""
+    """Keep each phase's report on the item (``item.rep_call``...), for fixtures that keep evidence
+    when their test failed (the browser tests' screenshot)."""
     report = yield
-    if report.when == "call" and report.failed:
-        item.stash[FAILED] = True
+    setattr(item, f"rep_{report.when}", report)
     return report
 
 

@@ -25,7 +25,6 @@ import pytest
 
 from helpers.config import PROJECT_DIR
 from helpers.ops import browser as system_browser
-from conftest import FAILED
 
 playwright = pytest.importorskip("playwright.sync_api")
 expect = playwright.expect
@@ -50,7 +49,7 @@ def page(request):
         try:
             yield opened
         finally:
-            if request.node.stash.get(FAILED, False):
+            if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
                 RESULTS.mkdir(exist_ok=True)
                 opened.screenshot(path=str(RESULTS / f"{request.node.name}.png"))
             browser.close()

@@ -27,6 +27,7 @@ from urllib.parse import quote
 from ..config import PROJECT_DIR, Settings, env, settings
 from ..errors import CourseError
 from ..management import ManagementAPI
+from ..waiting import poll
 from . import broker
 
 PLUGINS = "[rabbitmq_management,rabbitmq_auth_mechanism_ssl]."
@@ -86,11 +87,17 @@ class TLSNode:
             if not (self.certificates / name).is_file():
                 raise CourseError(f"No {name} in {self.certificates}: make the certificates first (lesson 12 shows how).")
         self.stop()
-        if broker.port_is_open("127.0.0.1", self.amqps_port, timeout=0.5):
-            raise CourseError(f"Port {self.amqps_port} (AMQP over TLS) is in use by another program: stop it, "
-                              "and run the cell again.")
-        shutil.rmtree(self.state / "data", ignore_errors=True)
         node = self._node()
+        ports = {"AMQP over TLS": self.amqps_port, **broker.local_ports(node.current)}
+
+        def taken():
+            return [(what, port) for what, port in ports.items() if broker.port_is_open("127.0.0.1", port, timeout=0.5)]
+
+        # A node of its own that was stopping (its owner just ended) frees its ports within seconds.
+        if not poll(lambda: not taken(), 15, interval=0.2):
+            what, port = taken()[0]
+            raise CourseError(f"Port {port} ({what}) is in use by another program: stop it, and run the cell again.")
+        shutil.rmtree(self.state / "data", ignore_errors=True)
         self._configure(node)
         node.up(owner=os.getpid())  # it stops with this process (a lesson's kernel), however that ends
 
