@@ -179,7 +179,10 @@ def long_jobs_in_threads(prefetch=1, ack=True, ack_first=False, auto_ack=False, 
                     channel.basic_ack(method.delivery_tag)  # the unsafe way: from another thread
                     finished.append(method.delivery_tag)
                 else:
-                    connection.add_callback_threadsafe(functools.partial(after_work, method.delivery_tag))
+                    try:
+                        connection.add_callback_threadsafe(functools.partial(after_work, method.delivery_tag))
+                    except pika.exceptions.ConnectionWrongStateError:
+                        pass  # an answer that returned before its work ended: the check has closed its connection
             threading.Thread(target=work, daemon=True).start()
 
         channel.basic_consume(queue, on_job, auto_ack=auto_ack)
