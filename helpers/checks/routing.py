@@ -241,11 +241,13 @@ def check_dead_lettering(queue, dlq, wait=5.0, dlx=None, dlx_type=None):
 
 
 def _published(queue):
-    """How many messages were ever put in ``queue``: a classic queue's own sequence number (what it
-    drops counts too), else the broker's publish statistic. Both reach the API a second or so late."""
+    """How many messages were ever put in ``queue``. On RabbitMQ 3.x, a classic queue's own
+    sequence number (what it drops counts too); from 4.0 on, whose classic queues number messages
+    otherwise, the broker's publish statistic. Both reach the API a second or so late."""
     found = queue_or_none(queue) or {}
     sequence = (found.get("backing_queue_status") or {}).get("next_seq_id")
-    if isinstance(sequence, int) and not isinstance(sequence, bool):
+    version = str(management_api().overview().get("rabbitmq_version", ""))
+    if version.startswith("3.") and isinstance(sequence, int) and not isinstance(sequence, bool):
         return sequence
     return ((found.get("message_stats") or {}).get("publish", 0)) or 0
 
