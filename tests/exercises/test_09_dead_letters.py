@@ -129,8 +129,20 @@ def fill_prices(channel, arguments, texts, durable=True):
             publish(channel, "test-prices", text, persistent=True)
 
 
+COUNTED = ("published_the_newest_three_only", "published_the_oldest_twice")  # told apart by the count alone
+
+
+def needs_the_publish_count():
+    from helpers.checks.routing import counts_what_a_queue_was_given
+
+    if not counts_what_a_queue_was_given():
+        pytest.skip("RabbitMQ 4 keeps no count of what a queue was given (the check says only what is kept)")
+
+
 @pytest.mark.parametrize("arguments, texts", list(KEPT_NEWEST_WRONG.values()), ids=list(KEPT_NEWEST_WRONG))
-def test_09_exercise_2_kept_newest_wrong(lesson_channel, capsys, arguments, texts):
+def test_09_exercise_2_kept_newest_wrong(lesson_channel, capsys, arguments, texts, request):
+    if request.node.callspec.id in COUNTED:
+        needs_the_publish_count()
     fill_prices(lesson_channel, arguments, texts)
     checks.check_kept_newest("test-prices", SENT, limit=3)
     assert verdict(capsys) == "❌"
@@ -149,6 +161,7 @@ def test_09_exercise_2_queue_not_durable(lesson_channel, capsys):
 # that neither verdict depends on when the statistics arrive.
 @pytest.mark.parametrize("attempt", range(10))
 def test_09_exercise_2_every_text_published_twice(lesson_channel, capsys, attempt):
+    needs_the_publish_count()
     fill_prices(lesson_channel, RIGHT, SENT + SENT)
     checks.check_kept_newest("test-prices", SENT, limit=3)
     out = capsys.readouterr().out
@@ -168,6 +181,7 @@ def test_09_exercise_2_kept_newest_right(lesson_channel, capsys, attempt):
 def test_09_exercise_2_a_second_try_on_a_fresh_channel(capsys, attempt):
     """As the given cell does (lesson.new_channel()): the first try's channel closed just before the
     queue is deleted and made again; what that channel published must not count for the second try."""
+    needs_the_publish_count()
     with connect(name="pytest-prices-first-try") as first:
         fill_prices(first.channel(), RIGHT, SENT + SENT)
     with connect(name="pytest-prices-second-try") as second:
@@ -178,6 +192,7 @@ def test_09_exercise_2_a_second_try_on_a_fresh_channel(capsys, attempt):
 
 
 def test_09_exercise_2_a_second_try_without_starting_over(lesson_channel, capsys):
+    needs_the_publish_count()
     fill_prices(lesson_channel, RIGHT, SENT[::-1])
     checks.check_kept_newest("test-prices", SENT, limit=3)
     assert verdict(capsys) == "❌"
