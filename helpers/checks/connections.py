@@ -154,16 +154,18 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
     stop = threading.Event()
     thread, errors = _run_in_thread(consume_with_recovery, queue, handle, stop)
     try:
-        poll(lambda: "closed" in cut or not thread.is_alive() or (lost_in_the_middle and queue_emptied()), timeout=10,
+        # Generous limits: on a loaded machine a reconnect takes seconds. They only end a wait; the
+        # verdict reads the broker and the handler's own record.
+        poll(lambda: "closed" in cut or not thread.is_alive() or (lost_in_the_middle and queue_emptied()), timeout=20,
              interval=0.2)
         if "closed" in cut:
-            stalled = _stalled_after(handled, seconds=5)  # only ends the wait sooner: the verdict reads the broker
+            stalled = _stalled_after(handled, seconds=12)
             poll(lambda: set(handled) >= set(expected) or not thread.is_alive() or _repeats_without_a_loss(events)
-                 or queue_emptied() or stalled(), timeout=15, interval=0.2)
+                 or queue_emptied() or stalled(), timeout=30, interval=0.2)
         ended_by_itself = not thread.is_alive()
     finally:
         stop.set()
-        thread.join(timeout=3)
+        thread.join(timeout=10)
     left_open = _close_consumers(api, queue, reason="Closed by the exercise check, after stop")  # unacked jobs come back
     left = queue_counts(queue).messages
     missing = sorted(set(expected) - set(handled))
@@ -175,12 +177,12 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
         if ended_by_itself:
             return report(False, "", f"Your function returned at once, having handled {len(handled)} jobs: it must "
                                      "consume until stop is set (loop on connection.process_data_events).")
-        return report(False, "", f"In 10 s it handled {len(handled)} of {jobs} jobs: does it basic_consume from "
+        return report(False, "", f"In 20 s it handled {len(handled)} of {jobs} jobs: does it basic_consume from "
                                  "queue and call handle(body) for each message?")
     if errors:
         return report(False, "", f"After losing its connection, your function ended with {_described(errors[0])}. " + reconnect)
     if thread.is_alive():
-        return report(False, "", "Your function did not return within 3 s of stop being set: check stop in each loop. "
+        return report(False, "", "Your function did not return within 10 s of stop being set: check stop in each loop. "
                                  "It still runs in this kernel: restart the kernel (Kernel → Restart) before trying again.")
     acks_required = cut.get("ack_modes") or cut.get("modes_at_first_loss") or []
     if ended_by_itself and "closed" not in cut:
@@ -197,7 +199,7 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
                                  "worker that dies loses every job in its hands. Ack each job after handle(body) instead.")
     if "closed" not in cut:
         return report(False, "", f"After losing its connection in the middle of {lost_in_the_middle[0]}, your function "
-                                 f"handled only {len(handled)} jobs in 10 s: connect again and consume.")
+                                 f"handled only {len(handled)} jobs in 20 s: connect again and consume.")
     if ended_by_itself and missing:
         return report(False, "", "Your function returned after losing its connection, before stop was set. " + reconnect)
     if lost_in_the_middle[0] in missing and not left:
