@@ -28,6 +28,7 @@ from helpers.management import management_api
 from helpers.waiting import wait_until
 from helpers.config import PROJECT_DIR
 from helpers.ops.processes import is_alive
+from kernel_ports import use_ports_of_worker
 
 TEST_NODES = PROJECT_DIR / ".broker-tests"
 # Worker N's node: AMQP 5750+N, management 15750+N, Prometheus endpoint 15780+N (clustering
@@ -169,6 +170,7 @@ def pytest_configure(config):
         return
     number = claim_node_number(worker + int(os.environ.get("TEST_NODE_OFFSET", "0")))
     os.environ.update(node_settings(number))
+    use_ports_of_worker(number, workers_at_most=len(NODE_NUMBERS))
     from helpers.ops import broker
 
     # The node stops when this worker ends, however it ends (a killed run leaves no node behind).
