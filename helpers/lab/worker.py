@@ -20,7 +20,9 @@ shape a learner writes at work::
 ``"fail": true``, and appends a line to the report for every event (``consuming``, ``started``,
 ``done``, ``failed``, ...) before it moves on, so a lesson can account for every job even when a
 worker is killed. ``consuming`` is written only once ``basic_consume`` has returned, that is once
-the broker has confirmed the subscription. The worker then serves the connection until SIGTERM
+the broker has confirmed the subscription. With ``--wait-for-go`` (as ``WorkerPool`` starts it)
+the worker connects, reports ``connected``, and calls the consume function only once a line
+``go`` arrives on its stdin, so that a pool's workers subscribe together. The worker then serves the connection until SIGTERM
 (after the job in hand), its parent ends, or it was idle for ``--idle-limit`` seconds.
 
 Lesson 05 adds ``--dedupe-file`` (a job whose id is in the file was done already: ``do_job``
@@ -37,6 +39,7 @@ Introduced in lesson 03.
 import argparse
 import json
 import os
+import select
 import signal
 import sys
 import time
@@ -235,6 +238,8 @@ def main(argv=None):
                         help="SIGKILL itself after the work of its Nth job, before acking it (0: never)")
     parser.add_argument("--reconnect", type=float, default=0, metavar="SECONDS",
                         help="after a lost connection, try to reconnect for this long (0: stop)")
+    parser.add_argument("--wait-for-go", type=float, default=0, metavar="SECONDS",
+                        help="once connected, report 'connected' and wait (this long at most) for a line on stdin before consuming")
     parser.add_argument("--idle-limit", type=float, default=600, metavar="SECONDS",
                         help="stop after this long without a job (0: never), so no worker outlives a forgotten lesson")
     args = parser.parse_args(argv)
@@ -252,6 +257,9 @@ def main(argv=None):
         connection = connect(name=args.name)
     except CourseError as error:
         return fail(worker, error)
+    if args.wait_for_go and not wait_for_go(worker, args.wait_for_go):
+        worker.report.write("stopped")
+        return 0
     give_up_at = seen_last = None
     while True:
         try:
@@ -275,6 +283,20 @@ def main(argv=None):
             return fail(worker, f"{type(error).__name__}: {error}")
     worker.report.write("stopped")
     return 0
+
+
+def wait_for_go(worker, seconds):
+    """Report "connected", then wait for the pool's go (a line on stdin). A pool starts its workers
+    this way so that they all subscribe at the same moment: each process takes a second or more to
+    start on a busy machine, and the first one would otherwise take the jobs meant for all. False
+    if the pool closed stdin without a go, did not answer in time, or asked the worker to stop."""
+    worker.report.write("connected")
+    deadline = time.monotonic() + seconds
+    while not worker.stopping and time.monotonic() < deadline:
+        readable, _, _ = select.select([sys.stdin], [], [], 0.1)
+        if readable:
+            return sys.stdin.readline().strip() == "go"
+    return False
 
 
 def fail(worker, message):

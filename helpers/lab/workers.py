@@ -123,24 +123,39 @@ class WorkerPool:
     # -- processes ------------------------------------------------------------------------
     def start(self, count=1, ready_timeout=15.0):
         """Start ``count`` more workers and wait, with a limit, until the broker has confirmed each
-        one's subscription (the worker reports "consuming" once ``basic_consume`` returned)."""
+        one's subscription (the worker reports "consuming" once ``basic_consume`` returned).
+
+        The workers subscribe together: each connects and waits; once all are connected the pool
+        tells them to go. Started one by one, the first could take (and finish) the jobs meant for
+        all before the last one's process had even started."""
         names = []
         for _ in range(count):
             worker = f"{self.name}-{len(self.processes) + 1}"
             command = [sys.executable, "-m", "helpers.lab.worker", "--queue", self.queue, "--name", worker,
-                       "--report", str(self.report_dir / f"{worker}.jsonl"), *self.options]
+                       "--report", str(self.report_dir / f"{worker}.jsonl"), "--wait-for-go", str(ready_timeout),
+                       *self.options]
             with open(self.report_dir / f"{worker}.stderr", "w") as errors:  # a file: no pipe fills up unread
-                self.processes[worker] = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                          stderr=errors)
+                self.processes[worker] = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                                          stderr=errors, text=True)
             names.append(worker)
-        def all_consuming():
-            for worker in names:
-                if self.processes[worker].poll() is not None:
-                    raise CourseError(f"{worker} stopped at once: {self.why_stopped(worker)}")
-            return all(self._has_event(worker, "consuming") for worker in names)
+
+        def all_have(event):
+            def reported():
+                for worker in names:
+                    if self.processes[worker].poll() is not None:
+                        raise CourseError(f"{worker} stopped at once: {self.why_stopped(worker)}")
+                return all(self._has_event(worker, event) for worker in names)
+            return reported
 
         try:
-            wait_until(all_consuming, "the workers to start consuming", timeout=ready_timeout, interval=0.05)
+            wait_until(all_have("connected"), "the workers to connect", timeout=ready_timeout, interval=0.05)
+            for worker in names:
+                try:
+                    self.processes[worker].stdin.write("go\n")
+                    self.processes[worker].stdin.close()
+                except BrokenPipeError:
+                    pass  # it ended in between: the wait below says why
+            wait_until(all_have("consuming"), "the workers to start consuming", timeout=ready_timeout, interval=0.05)
         except CourseError:
             self.stop()
             raise
@@ -160,6 +175,11 @@ class WorkerPool:
         for process in self.processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
+            if process.stdin and not process.stdin.closed:
+                try:
+                    process.stdin.close()  # a worker still waiting for its go ends without one
+                except BrokenPipeError:
+                    pass
         stop_at = time.monotonic() + timeout
         for process in self.processes.values():
             try:
