@@ -7,13 +7,18 @@ must get ✅; a second try after a wrong one must get ✅ too. A check never rai
 """
 
 
-def verdict(capsys):
-    """The one verdict a check printed, ✅ or ❌ (a ❌ must say what to do next)."""
+def said(capsys):
+    """The one line a check printed: its verdict, ✅ or ❌, and why (a ❌ must say what to do next)."""
     out = capsys.readouterr().out.strip()
     assert out.count("\n") == 0 and out[:1] in "✅❌", f"a check prints one line: {out!r}"
     if out.startswith("❌"):
         assert len(out) > 30, f"a ❌ says what to do next: {out!r}"
-    return out[0]
+    return out
+
+
+def verdict(capsys):
+    """The one verdict a check printed, ✅ or ❌."""
+    return said(capsys)[0]
 
 
 def fresh(channel, *queues, exchanges=()):

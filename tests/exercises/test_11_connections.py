@@ -10,16 +10,20 @@ import pytest
 from helpers import checks
 from helpers.amqp import connect
 from helpers.errors import CourseError
-from exercise_support import verdict as one_verdict
+from exercise_support import said as one_line
 
 
-def verdict(capsys):
-    """The check's verdict, which must come from reading the answer, not from the check's own
+def said(capsys):
+    """The check's one line, which must come from reading the answer, not from the check's own
     fallback for an error inside it."""
     out = capsys.readouterr().out
     assert "could not read your answer" not in out, out
     print(out, end="")
-    return one_verdict(capsys)
+    return one_line(capsys)
+
+
+def verdict(capsys):
+    return said(capsys)[0]
 
 
 def worker_left_empty(queue, handle, stop):
@@ -146,7 +150,8 @@ TIMING_LUCK = pytest.mark.xfail(strict=False, reason="known: the right answer go
 def test_11_exercise_1_same_verdict_on_every_run(capsys, name, attempt):
     answer = SOLUTION_WORKER if name == "solution" else WRONG_WORKERS[name]
     checks.check_survives_cut_connection(answer, queue="pytest-recovery-exercise")
-    assert verdict(capsys) == ("✅" if name == "solution" else "❌")
+    line = said(capsys)
+    assert line[0] == ("✅" if name == "solution" else "❌"), line
 
 
 @TIMING_LUCK
@@ -154,7 +159,8 @@ def test_11_exercise_1_a_second_try_after_a_wrong_one(capsys):
     checks.check_survives_cut_connection(worker_as_given, queue="pytest-recovery-exercise-2")
     assert verdict(capsys) == "❌"
     checks.check_survives_cut_connection(recovering_worker(), queue="pytest-recovery-exercise-2")
-    assert verdict(capsys) == "✅"
+    line = said(capsys)
+    assert line[0] == "✅", line
 
 
 def long_job_connection(heartbeat):
