@@ -190,7 +190,10 @@ def long_jobs_in_threads(prefetch=1, ack=True, ack_first=False, auto_ack=False, 
             def work():
                 do_job(body)
                 if ack_from_the_job_thread:
-                    channel.basic_ack(method.delivery_tag)  # the unsafe way: from another thread
+                    try:
+                        channel.basic_ack(method.delivery_tag)  # the unsafe way: from another thread
+                    except pika.exceptions.AMQPError:
+                        return  # its channel is gone (the check has closed it): the thread ends quietly
                     finished.append(method.delivery_tag)
                 else:
                     try:
