@@ -1,7 +1,7 @@
 """The guide's scripts (notebooks/scripts/), run as a learner runs them, against the real broker.
 
-The scripts use the fixed queue names 'hello', 'tasks' and 'tasks.failed' (where the worker's
-failed jobs are dead-lettered); each test starts with them deleted.
+The scripts use the fixed queue names 'hello', 'tasks' and 'tasks.failed' (where the broker's
+policy for 'tasks' dead-letters the worker's failed jobs); each test starts with them deleted.
 """
 
 import json
@@ -235,18 +235,76 @@ def test_refused_login_gives_one_line_and_status_1(script):
 
 
 @pytest.mark.parametrize("script", ["worker.py", "enqueue_tasks.py"])
-def test_tasks_declared_with_other_arguments_gives_one_line_and_status_1(script):
+def test_tasks_declared_with_x_arguments_gives_one_line_and_status_1(script):
     connection, channel = open_channel()
     try:
         channel.queue_delete("tasks")
-        channel.queue_declare("tasks", durable=True)  # as a program that knows nothing of dead letters
+        channel.queue_declare("tasks", durable=True, arguments={"x-max-length": 100})  # another program's settings
         result = run(script, *(["--idle-timeout", "1"] if script == "worker.py" else []))
     finally:
         channel.queue_delete("tasks")
         connection.close()
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "The queue 'tasks' already exists with other arguments" in lines[0], result.stderr
+    assert len(lines) == 1 and "The queue 'tasks' already exists with arguments" in lines[0], result.stderr
+
+
+# A program written as the guide writes it: 'tasks' declared plainly, durable and with no
+# arguments, and a job that names its operation and payload, nothing more.
+GUIDE_JOBS = [{"operation": "resize-image", "payload": {"image_id": 1}},
+              {"operation": "send-email", "payload": {"user_id": 42}},
+              {"operation": "generate-report", "payload": {"report_id": 7}}]
+
+
+def publish_as_the_guide_does(jobs):
+    connection, channel = open_channel()
+    try:
+        channel.queue_declare(queue="tasks", durable=True)
+        for job in jobs:
+            channel.basic_publish("", "tasks", json.dumps(job), pika.BasicProperties(delivery_mode=2))
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("first", ["a plain program", "the course's scripts"])
+def test_a_plain_program_and_the_course_scripts_share_tasks_in_either_order(first):
+    """The course's scripts declare 'tasks' as any program does, so neither order gets a 406; the
+    worker does the guide's jobs (no id, no duration, an id for a payload) with the course's, and
+    a failing job still goes to 'tasks.failed', by the broker's policy."""
+    if first == "a plain program":
+        publish_as_the_guide_does(GUIDE_JOBS)
+        assert run("enqueue_tasks.py", "--with-failure").returncode == 0
+    else:
+        assert run("enqueue_tasks.py", "--with-failure").returncode == 0
+        publish_as_the_guide_does(GUIDE_JOBS)
+    worker = run("worker.py", "--idle-timeout", "2")
+    assert worker.returncode == 0 and worker.stderr == "", worker.stderr
+    assert len(lines_with(worker.stdout, "Done")) == 6, worker.stdout
+    assert lines_with(worker.stdout, "resizing image_id 1") and lines_with(worker.stdout, "Received job send-email (no id)")
+    assert len(lines_with(worker.stdout, "Job failed")) == 1
+    assert message_count("tasks") == 0
+    assert wait_for_count("tasks.failed", 1) == 1
+
+
+def test_tasks_gets_its_dead_letters_from_the_brokers_policy_not_from_arguments():
+    from helpers.management import management_api
+
+    assert run("enqueue_tasks.py").returncode == 0
+    api = management_api()
+    queue = api.queue("tasks")
+    assert queue["arguments"] == {}
+    assert wait_for_policy(api, "tasks") == "tasks-dead-letters"
+    assert api.queue("tasks")["effective_policy_definition"] == {"dead-letter-exchange": "", "dead-letter-routing-key": "tasks.failed"}
+
+
+def wait_for_policy(api, queue, timeout=10.0):
+    """The name of the policy the API shows on ``queue`` (its statistics arrive a moment after it is declared)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        policy = api.queue(queue).get("policy")
+        if policy or time.monotonic() > deadline:
+            return policy
+        time.sleep(0.2)
 
 
 def as_in_a_terminal():
@@ -315,8 +373,7 @@ def publish_job(job_id, duration):
     connection, channel = open_channel()
     try:
         channel.queue_declare(queue="tasks.failed", durable=True)
-        channel.queue_declare(queue="tasks", durable=True,
-                              arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "tasks.failed"})
+        channel.queue_declare(queue="tasks", durable=True)
         job = {"job_id": job_id, "operation": "generate-report", "payload": {"report": job_id}, "duration": duration}
         channel.basic_publish("", "tasks", json.dumps(job), pika.BasicProperties(delivery_mode=2))
     finally:

@@ -93,9 +93,9 @@ def wait_until_ready(is_alive=lambda: True, timeout=READY_TIMEOUT, on_death=None
 
 
 def ready_with_course_user(ctl, current=None, **wait):
-    """Wait until ready. A refused login is said as it is: the broker keeps the user it was first
-    started with, and a typo in .env must not be written into it; ``set-credentials`` does that
-    when the learner asks for it."""
+    """Wait until ready, then put the course's policies on its vhost. A refused login is said as it
+    is: the broker keeps the user it was first started with, and a typo in .env must not be written
+    into it; ``set-credentials`` does that when the learner asks for it."""
     current = current or settings()
     try:
         wait_until_ready(current=current, **wait)
@@ -106,6 +106,32 @@ def ready_with_course_user(ctl, current=None, **wait):
             f"The broker is running but refuses user '{current.user}' with the password from {login_source()}: "
             "check that setting for a typo."
         ) from None
+    set_course_policies(current)
+
+
+# The course's policies, set on its vhost each time the course starts its broker. Dead-lettering
+# for the work queue comes from a policy, not from queue arguments: every program declares 'tasks'
+# the same plain way (queue_declare("tasks", durable=True), as the guide's scripts do), a job that
+# the worker rejects still goes to 'tasks.failed', and the setting can change without deleting the
+# queue (RabbitMQ's documentation recommends policies over x- arguments for this; lesson 09).
+COURSE_POLICIES = {
+    "tasks-dead-letters": {
+        "pattern": "^tasks$",
+        "apply-to": "queues",
+        "definition": {"dead-letter-exchange": "", "dead-letter-routing-key": "tasks.failed"},
+        "priority": 0,
+    },
+}
+
+
+def set_course_policies(current=None):
+    """Put the course's policies on its vhost (again: a reset broker has none)."""
+    from ..management import ManagementAPI
+
+    current = current or settings()
+    api = ManagementAPI(current.management_url, current.user, current.password, vhost=current.vhost)
+    for name, policy in COURSE_POLICIES.items():
+        api.put(api.vhost_path("policies", name), policy)
 
 
 def set_course_user(ctl):

@@ -15,7 +15,8 @@ import pika.exceptions
 # then the project's .env file, then the course's defaults (devuser / devpassword on localhost:5672).
 # connect_or_exit is pika.BlockingConnection with those settings, or one line saying what is wrong.
 from helpers.amqp import connect_or_exit  # noqa: E402
-# The work queue, declared as worker.py declares it (with its dead-letter queue 'tasks.failed').
+# The work queue, declared as worker.py declares it: durable, with no arguments (the broker's policy
+# sends the jobs that fail to 'tasks.failed').
 from worker import TASK_QUEUE, declare_task_queue  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def main():
 
     connection = connect_or_exit("enqueue_tasks.py")
     channel = connection.channel()
-    declare_task_queue(channel)  # durable, with its dead-letter queue for failed jobs
+    declare_task_queue(channel)  # durable, and the queue for failed jobs
 
     for job in jobs:
         job["job_id"] = str(uuid.uuid4())

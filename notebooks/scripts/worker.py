@@ -21,26 +21,26 @@ import pika.exceptions
 # connect_or_exit is pika.BlockingConnection with those settings, or one line saying what is wrong.
 from helpers.amqp import connect_or_exit  # noqa: E402
 
-# The work queue, and where a job that fails goes: rejected jobs are dead-lettered (through the
-# default exchange) to 'tasks.failed', so that no job is ever dropped. Every program that declares
-# 'tasks' declares it with the same arguments.
+# The work queue, and where a job that fails goes: the worker rejects it, and the course's broker
+# dead-letters it to 'tasks.failed' (a policy it sets on 'tasks' when it starts; lesson 09), so
+# that no job is dropped. Every program declares 'tasks' the same plain way, durable and with no
+# arguments, and the broker's policy does the rest.
 TASK_QUEUE = "tasks"
 FAILED_QUEUE = "tasks.failed"
-TASK_QUEUE_ARGUMENTS = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": FAILED_QUEUE}
 
 
 def declare_task_queue(channel):
-    """Declare 'tasks' and its dead-letter queue; if 'tasks' exists with other arguments (a
-    program declared it without dead-lettering), say so in one line and exit with status 1."""
+    """Declare 'tasks' and the queue its failed jobs go to; if 'tasks' exists with arguments of its
+    own (declared by another program with x- arguments), say so in one line and exit with status 1."""
     channel.queue_declare(queue=FAILED_QUEUE, durable=True)
     try:
-        channel.queue_declare(queue=TASK_QUEUE, durable=True, arguments=TASK_QUEUE_ARGUMENTS)
+        channel.queue_declare(queue=TASK_QUEUE, durable=True)
     except pika.exceptions.ChannelClosedByBroker as error:
         if error.reply_code != 406:
             raise
-        print(f"The queue '{TASK_QUEUE}' already exists with other arguments than these scripts give it "
-              f"(dead-lettering to '{FAILED_QUEUE}'): the broker said {error.reply_text!r}. Delete it "
-              "(management UI: Queues, tasks, Delete queue) and run this again.", file=sys.stderr)
+        print(f"The queue '{TASK_QUEUE}' already exists with arguments these scripts do not give it: the broker said "
+              f"{error.reply_text!r}. Delete it (management UI: Queues, tasks, Delete queue) and run this again.",
+              file=sys.stderr)
         sys.exit(1)
 
 
@@ -65,25 +65,39 @@ def stop_when_idle(connection, channel, seconds):
     return restart
 
 
+# How long an operation takes when its job does not say (the guide's jobs carry no duration).
+USUAL_SECONDS = {"resize-image": 0.3, "send-email": 0.2, "generate-report": 0.5}
+
+
+def describe(payload, *names):
+    """The payload's fields with these names, as text; the whole payload if it has none of them
+    (the guide's jobs name an image by its id, the course's by its file)."""
+    found = [str(payload[name]) for name in names if name in payload]
+    return " ".join(found) if found else ", ".join(f"{key} {value}" for key, value in payload.items())
+
+
 def do_job(job):
     """Do the work of one job (here: say what we do, then sleep). Raises if the job fails."""
     operation = job["operation"]
-    payload = job["payload"]
+    payload = job.get("payload", {})
 
     if payload.get("fail"):
         raise RuntimeError(f"cannot do {operation}: the payload says it fails")
 
     if operation == "resize-image":
-        width, height = payload["size"]
-        print(f"     resizing {payload['image']} to {width}x{height}")
+        size = payload.get("size")
+        print(f"     resizing {describe(payload, 'image')}" + (f" to {size[0]}x{size[1]}" if size else ""))
     elif operation == "send-email":
-        print(f"     sending '{payload['subject']}' to {payload['to']}")
+        if "subject" in payload and "to" in payload:
+            print(f"     sending '{payload['subject']}' to {payload['to']}")
+        else:
+            print(f"     sending an email: {describe(payload)}")
     elif operation == "generate-report":
-        print(f"     generating report {payload['report']}")
+        print(f"     generating report {describe(payload, 'report')}")
     else:
         raise ValueError(f"unknown operation {operation!r}")
 
-    time.sleep(job["duration"])  # pretend the work takes this long
+    time.sleep(job.get("duration", USUAL_SECONDS[operation]))  # pretend the work takes this long
 
 
 def main():
@@ -105,12 +119,12 @@ def main():
     def on_message(ch, method, properties, body):
         try:
             job = json.loads(body)
-            print(f" [x] Received job {job['operation']} ({job['job_id']})")
+            print(f" [x] Received job {job['operation']} ({job.get('job_id', 'no id')})")
             do_job(job)
         except Exception as error:
             # The job failed. Reject it without requeueing: a job that always fails would
-            # otherwise come back again and again. The queue's dead-letter settings send it to
-            # 'tasks.failed', where it waits for a person: it is not lost.
+            # otherwise come back again and again. The broker's dead-letter policy for 'tasks'
+            # sends it to 'tasks.failed', where it waits for a person: it is not lost.
             print(f" [!] Job failed ({error}); sent to {FAILED_QUEUE}")
             ch.basic_reject(delivery_tag=method.delivery_tag, requeue=False)
         else:
