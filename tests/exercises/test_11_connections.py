@@ -138,14 +138,7 @@ def test_11_exercise_1_wrong_answers(capsys, answer):  # the others run ten time
     assert verdict(capsys) == "❌"
 
 
-# Known, not yet mended: in a full parallel run the right answer got ❌ about once in twenty tries
-# (on RabbitMQ 3.10 and 4.0; never in 12 tries by hand under load). Until the cause is found these
-# tries report it (xfail) instead of failing the suite.
-TIMING_LUCK = pytest.mark.xfail(strict=False, reason="known: the right answer got ❌ about once in 20 tries under a full parallel run")
-
-
-@pytest.mark.parametrize("name, attempt", [pytest.param(name, attempt, marks=[TIMING_LUCK] if name == "solution" else [])
-                                           for name, times in REPEATED for attempt in range(times)],
+@pytest.mark.parametrize("name, attempt", [(name, attempt) for name, times in REPEATED for attempt in range(times)],
                          ids=[f"{name} #{attempt + 1}" for name, times in REPEATED for attempt in range(times)])
 def test_11_exercise_1_same_verdict_on_every_run(capsys, name, attempt):
     answer = SOLUTION_WORKER if name == "solution" else WRONG_WORKERS[name]
@@ -154,7 +147,6 @@ def test_11_exercise_1_same_verdict_on_every_run(capsys, name, attempt):
     assert line[0] == ("✅" if name == "solution" else "❌"), line
 
 
-@TIMING_LUCK
 def test_11_exercise_1_a_second_try_after_a_wrong_one(capsys):
     checks.check_survives_cut_connection(worker_as_given, queue="pytest-recovery-exercise-2")
     assert verdict(capsys) == "❌"
