@@ -27,3 +27,35 @@ def fresh(channel, *queues, exchanges=()):
         channel.queue_delete(queue)
     for exchange in exchanges:
         channel.exchange_delete(exchange)
+
+
+# Consume functions of lessons 03 and 04's exercises: the lesson's own (consume_right), and two
+# mistakes a learner makes in both.
+def consume_right(channel, queue, do_job):
+    channel.basic_qos(prefetch_count=1)
+
+    def on_message(ch, method, properties, body):
+        do_job(body)
+        ch.basic_ack(delivery_tag=method.delivery_tag)
+
+    channel.basic_consume(queue=queue, on_message_callback=on_message)
+
+
+def consume_ack_before_work(channel, queue, do_job):
+    channel.basic_qos(prefetch_count=1)
+
+    def on_message(ch, method, properties, body):
+        ch.basic_ack(delivery_tag=method.delivery_tag)
+        do_job(body)
+
+    channel.basic_consume(queue=queue, on_message_callback=on_message)
+
+
+def consume_hard_coded_tag(channel, queue, do_job):
+    channel.basic_qos(prefetch_count=1)
+
+    def on_message(ch, method, properties, body):
+        do_job(body)
+        ch.basic_ack(delivery_tag=1)
+
+    channel.basic_consume(queue=queue, on_message_callback=on_message)

@@ -7,7 +7,7 @@ import pytest
 
 from helpers import checks
 from helpers.lab.workers import WorkerPool, make_jobs, publish_jobs
-from exercise_support import verdict, fresh
+from exercise_support import consume_ack_before_work, consume_hard_coded_tag, consume_right, fresh, verdict
 
 
 @pytest.fixture
@@ -173,42 +173,13 @@ def test_03_exercise_2_left_empty_or_not_a_pool(capsys, pool):
     assert verdict(capsys) == "❌"
 
 
-# Exercise 2's consume functions, as a learner might write them (the lesson's is consume_right).
-def consume_right(channel, queue, do_job):
-    channel.basic_qos(prefetch_count=1)
-
-    def on_message(ch, method, properties, body):
-        do_job(body)
-        ch.basic_ack(delivery_tag=method.delivery_tag)
-
-    channel.basic_consume(queue=queue, on_message_callback=on_message)
-
-
+# Exercise 2's consume functions, as a learner might write them (the lesson's own, consume_right, and two
+# mistakes shared with lesson 04 are in exercise_support).
 def consume_auto_ack(channel, queue, do_job):
     def on_message(ch, method, properties, body):
         do_job(body)
 
     channel.basic_consume(queue=queue, on_message_callback=on_message, auto_ack=True)
-
-
-def consume_ack_before_work(channel, queue, do_job):
-    channel.basic_qos(prefetch_count=1)
-
-    def on_message(ch, method, properties, body):
-        ch.basic_ack(delivery_tag=method.delivery_tag)
-        do_job(body)
-
-    channel.basic_consume(queue=queue, on_message_callback=on_message)
-
-
-def consume_hard_coded_tag(channel, queue, do_job):
-    channel.basic_qos(prefetch_count=1)
-
-    def on_message(ch, method, properties, body):
-        do_job(body)
-        ch.basic_ack(delivery_tag=1)
-
-    channel.basic_consume(queue=queue, on_message_callback=on_message)
 
 
 def consume_never_acks(channel, queue, do_job):

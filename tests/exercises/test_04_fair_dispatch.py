@@ -5,7 +5,7 @@ import pytest
 
 from helpers import checks
 from helpers.lab.workers import make_jobs
-from exercise_support import verdict
+from exercise_support import consume_ack_before_work, consume_hard_coded_tag, consume_right, verdict
 
 REPORT_JOBS = make_jobs(8, durations=[0.5, 2.0, 0.5, 4.0])  # as the lesson's given cell
 PING_JOBS = make_jobs(5000, durations=[0.001])
@@ -90,26 +90,6 @@ def consume_auto_ack(channel, queue, do_job):
     channel.basic_consume(queue=queue, on_message_callback=on_message, auto_ack=True)
 
 
-def consume_ack_before_work(channel, queue, do_job):
-    channel.basic_qos(prefetch_count=1)
-
-    def on_message(ch, method, properties, body):
-        ch.basic_ack(delivery_tag=method.delivery_tag)
-        do_job(body)
-
-    channel.basic_consume(queue=queue, on_message_callback=on_message)
-
-
-def consume_hard_coded_tag(channel, queue, do_job):
-    channel.basic_qos(prefetch_count=1)
-
-    def on_message(ch, method, properties, body):
-        do_job(body)
-        ch.basic_ack(delivery_tag=1)
-
-    channel.basic_consume(queue=queue, on_message_callback=on_message)
-
-
 def consume_never_acks(channel, queue, do_job):
     channel.basic_qos(prefetch_count=1)
 
@@ -146,16 +126,6 @@ def consume_twice(channel, queue, do_job):
         ch.basic_ack(delivery_tag=method.delivery_tag)
 
     channel.basic_consume(queue=queue, on_message_callback=on_message)
-    channel.basic_consume(queue=queue, on_message_callback=on_message)
-
-
-def consume_right(channel, queue, do_job):
-    channel.basic_qos(prefetch_count=1)
-
-    def on_message(ch, method, properties, body):
-        do_job(body)
-        ch.basic_ack(delivery_tag=method.delivery_tag)
-
     channel.basic_consume(queue=queue, on_message_callback=on_message)
 
 
