@@ -27,6 +27,7 @@ from helpers.amqp import connect
 from helpers.management import management_api
 from helpers.waiting import wait_until
 from helpers.config import PROJECT_DIR
+from helpers.ops.broker import COURSE_POLICIES
 from helpers.ops.processes import is_alive
 from kernel_ports import use_ports_of_worker
 
@@ -193,7 +194,7 @@ def pytest_unconfigure(config):
 
 class CleanNodeForLessons:
     """A lesson starts on a clean node, as on a learner's fresh broker: lessons 01 and 07 list
-    every exchange and binding of the vhost, and a lesson or test that ran before on this
+    every exchange and binding of the vhost, lesson 09 its policies, and a lesson or test that ran before on this
     worker's node leaves its own behind (lessons clean up at their start, not at their end).
     Only on a test worker's own node, never on a broker the settings point at. A plugin object,
     not a hook of this file: this file's hooks reach only the items under tests/."""
@@ -209,6 +210,9 @@ class CleanNodeForLessons:
                 channel.queue_delete(queue["name"])
             for exchange in api.exchanges()["name"]:
                 channel.exchange_delete(exchange)
+        for policy in api.get(api.vhost_path("policies")):  # a fresh broker has the course's own only
+            if policy["name"] not in COURSE_POLICIES:
+                api.delete(api.vhost_path("policies", policy["name"]))
         # The management statistics of a deleted queue can still arrive for a moment, and show
         # in a new queue of the same name (a CI run once saw lesson 02's fresh 'hello' with the
         # message an earlier test had left): wait until the API lists none of them.

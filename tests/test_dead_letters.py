@@ -8,7 +8,7 @@ import pika
 import pytest
 
 from helpers.amqp import connect, declare_queue, drain, publish
-from helpers.checks import check_dead_lettering, check_kept_newest
+from helpers.checks import check_dead_lettering
 from helpers.lab.dead_letters import (RetryTopology, attempt_timeline, dead_letter_table, death_row,
                                   declare_with_dead_letters, peek, process_with_retries, retry_handler, queue_arguments, replay,
                                   requeue_every_delivery, x_death)
@@ -228,40 +228,3 @@ def test_check_dead_lettering_fails_for_missing_queues_and_a_busy_queue(channel,
     check_dead_lettering(work, dead)
     out = capsys.readouterr().out
     assert out.startswith("❌") and "empty it first" in out
-
-
-def test_check_kept_newest_passes_for_drop_head(channel, names, capsys):
-    prices = names("prices")
-    declare_queue(channel, prices, arguments={"x-max-length": 3, "x-overflow": "drop-head"})
-    sent = [f"price {n}" for n in range(5)]
-    for text in sent:
-        publish(channel, prices, text, persistent=True)
-    check_kept_newest(prices, sent, limit=3)
-    assert capsys.readouterr().out.startswith("✅")
-
-
-def test_check_kept_newest_fails_for_reject_publish_and_for_a_missing_limit(channel, names, capsys):
-    rejecting, unlimited = names("rejecting"), names("unlimited")
-    declare_queue(channel, rejecting, arguments={"x-max-length": 3, "x-overflow": "reject-publish"})
-    declare_queue(channel, unlimited)
-    sent = [f"price {n}" for n in range(5)]
-    for text in sent:
-        publish(channel, rejecting, text, persistent=True)
-        publish(channel, unlimited, text, persistent=True)
-    check_kept_newest(rejecting, sent, limit=3)
-    out = capsys.readouterr().out
-    assert out.startswith("❌") and "drop-head" in out
-    check_kept_newest(unlimited, sent, limit=3)
-    out = capsys.readouterr().out
-    assert out.startswith("❌") and "x-max-length=3" in out
-
-
-def test_check_kept_newest_fails_when_the_oldest_are_kept(channel, names, capsys):
-    prices = names("prices")
-    declare_queue(channel, prices, arguments={"x-max-length": 3})
-    sent = [f"price {n}" for n in range(5)]
-    for text in sent[:3]:
-        publish(channel, prices, text, persistent=True)
-    check_kept_newest(prices, sent, limit=3)
-    out = capsys.readouterr().out
-    assert out.startswith("❌") and "newest 3" in out

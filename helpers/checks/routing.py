@@ -240,49 +240,40 @@ def check_dead_lettering(queue, dlq, wait=5.0, dlx=None, dlx_type=None):
     report(True, f"A message rejected from '{queue}' arrived in '{dlq}' with x-death reason 'rejected'.", "")
 
 
-def counts_what_a_queue_was_given():
-    """Whether this broker tells how many messages a queue was ever given. RabbitMQ 3.x does, by a
-    classic queue's sequence number. 4.0 does not: its classic queues number messages otherwise,
-    and a queue deleted and declared again keeps the old one's publish statistic (measured on
-    4.0.5: 15 or 25 counted for 10 published)."""
-    return str(management_api().overview().get("rabbitmq_version", "")).startswith("3.")
+def _count_when_settled(queue, at_least, timeout=5.0, steady=0.5):
+    """``queue``'s ready messages once at least ``at_least`` are there and the count has stood for
+    ``steady`` seconds (dead-lettering is quick, not instant), or whatever it is after ``timeout``."""
+    seen = {"count": -1, "since": time.monotonic()}
 
+    def settled():
+        counts = queue_counts(queue)
+        count = counts.messages if counts else 0
+        if count != seen["count"]:
+            seen.update(count=count, since=time.monotonic())
+        return count >= at_least and time.monotonic() - seen["since"] >= steady
 
-def _published(queue):
-    """How many messages were ever put in ``queue`` (what it drops counts too): a classic queue's
-    own sequence number, which reaches the API a second or so late."""
-    found = queue_or_none(queue) or {}
-    sequence = (found.get("backing_queue_status") or {}).get("next_seq_id")
-    return sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else 0
-
-
-def _settled_count(queue, at_least, steady=3.0, timeout=15.0):
-    """``_published(queue)`` once it has reached ``at_least`` and kept one value for ``steady``
-    seconds (a few statistics intervals: a late figure from before the last publishes does not
-    decide), or whatever it is after ``timeout`` seconds."""
-    stop_at = time.monotonic() + timeout
-    value, since = _published(queue), time.monotonic()
-    while time.monotonic() < stop_at:
-        time.sleep(0.25)
-        now = _published(queue)
-        if now != value:
-            value, since = now, time.monotonic()
-        elif value >= at_least and time.monotonic() - since >= steady:
-            break
-    return value
+    poll(settled, timeout=timeout, interval=0.1)
+    return max(seen["count"], 0)
 
 
 @check
-def check_kept_newest(queue, published, limit):
+def check_kept_newest(queue, published, limit, dropped=None):
     """Does durable ``queue`` hold at most ``limit`` messages and keep the newest of ``published``,
-    in order, with exactly ``published`` put in it (the broker's publish count)? Introduced in lesson 09."""
+    in order, with exactly ``published`` put in it? What the queue pushed out is seen in
+    ``dropped`` (``<queue>.dropped``), where the exercise's first cell has a policy dead-letter it:
+    the texts kept and the texts pushed out, together, are everything that was published, on every
+    RabbitMQ version and without the broker's statistics. Introduced in lesson 09."""
     from ..lab.dead_letters import peek
 
+    dropped = dropped or f"{queue}.dropped"
     start_over = f"run the exercise's first cell (it deletes '{queue}'), then your cell once"
     published = [str(text) for text in published]
     found = queue_or_none(queue)
     if found is None:
         return report(False, "", f"There is no queue named '{queue}' yet: declare it.")
+    if queue_or_none(dropped) is None:
+        return report(False, "", f"There is no queue '{dropped}': run the exercise's first cell (it makes it, with the "
+                                 f"policy that sends there what '{queue}' pushes out), then your cell.")
     if not found.get("durable"):
         return report(False, "", f"Queue '{queue}' is not durable: {start_over}, declaring it with durable=True.")
     arguments = found.get("arguments", {}) or {}
@@ -292,18 +283,23 @@ def check_kept_newest(queue, published, limit):
     if overflow != "drop-head":
         return report(False, "", f"With x-overflow='{overflow}' a full queue refuses new messages and keeps the oldest: "
                                  "the mode that drops the oldest is 'drop-head'.")
+    if any(key.startswith("x-dead-letter") for key in arguments):
+        return report(False, "", f"Queue '{queue}' has dead-letter arguments of its own ({arguments}): the task asks for "
+                                 f"none, and they would override the first cell's policy: {start_over}.")
     expected = published[-limit:]
     try:
         management_api().wait_for_queue(queue, timeout=5.0, messages=len(expected))
     except CourseError:
         pass
-    # What was dropped leaves no trace but the queue's count of what it was given (read before the
-    # peek, which puts the messages back). RabbitMQ 4 keeps no such count: there, only what is kept.
-    count = _settled_count(queue, len(published)) if counts_what_a_queue_was_given() else None
+    pushed_out_expected = published[:-limit]
+    _count_when_settled(dropped, len(pushed_out_expected))
     kept = [message["text"] for message in peek(queue, count=limit + 5)]
+    pushed_out = [message["text"] for message in peek(dropped, count=len(published) * 3 + 10)]
     if kept != expected:
         return report(False, "", f"Queue '{queue}' holds {kept}; it should hold the newest {limit}: {expected}.")
-    if count is not None and count != len(published):
-        return report(False, "", f"The broker counted {count} message(s) published to '{queue}'; the task publishes the "
-                                 f"{len(published)} texts of the list, each once and in order: {start_over}.")
-    report(True, f"Queue '{queue}' was given the {len(published)} texts and keeps the newest {limit}: {expected}.", "")
+    if pushed_out != pushed_out_expected:
+        return report(False, "", f"Queue '{queue}' pushed out {pushed_out} (they are in '{dropped}'); publishing the "
+                                 f"{len(published)} texts of the list, each once and in order, pushes out "
+                                 f"{pushed_out_expected}: {start_over}.")
+    report(True, f"Queue '{queue}' was given the {len(published)} texts, keeps the newest {limit}: {expected}, and pushed "
+                 f"out {pushed_out_expected} (now in '{dropped}').", "")
