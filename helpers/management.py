@@ -308,7 +308,8 @@ class ManagementAPI:
         return wait_until(reached, f"queue '{name}' to reach {expected}", timeout=timeout, interval=0.25, seen=lambda: seen)
 
 
-def management_api(timeout=5.0):
-    """A ManagementAPI for the course's broker, from the settings in ``helpers.config``."""
-    current = settings()
+def management_api(timeout=5.0, current=None):
+    """A ManagementAPI for the course's broker, from the settings in ``helpers.config`` (or for the
+    broker of ``current``, a Settings)."""
+    current = current or settings()
     return ManagementAPI(current.management_url, current.user, current.password, vhost=current.vhost, timeout=timeout)

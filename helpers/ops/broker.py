@@ -69,7 +69,7 @@ def wait_until_ready(is_alive=lambda: True, timeout=READY_TIMEOUT, on_death=None
     """Wait, with a limit, until the broker takes an AMQP login and its management API answers
     (the broker of ``current``, a Settings; the course's by default)."""
     from ..amqp import connect
-    from ..management import ManagementAPI
+    from ..management import management_api
 
     current = current or settings()
     last_error = []
@@ -80,7 +80,7 @@ def wait_until_ready(is_alive=lambda: True, timeout=READY_TIMEOUT, on_death=None
         try:
             with connect(current.amqp_url, timeout=3):
                 pass
-            ManagementAPI(current.management_url, current.user, current.password, vhost=current.vhost, timeout=3).overview()
+            management_api(timeout=3, current=current).overview()
             return True
         except CourseError as error:
             if "refused the login" in str(error):
@@ -126,10 +126,9 @@ COURSE_POLICIES = {
 
 def set_course_policies(current=None):
     """Put the course's policies on its vhost (again: a reset broker has none)."""
-    from ..management import ManagementAPI
+    from ..management import management_api
 
-    current = current or settings()
-    api = ManagementAPI(current.management_url, current.user, current.password, vhost=current.vhost)
+    api = management_api(current=current)
     for name, policy in COURSE_POLICIES.items():
         api.put(api.vhost_path("policies", name), policy)
 
