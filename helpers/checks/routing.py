@@ -3,13 +3,12 @@
 Each check prints one ✅/❌ line (see ``helpers.checks.report``).
 """
 
-import time
-
 from ..amqp import queue_counts
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll
 from .report import check, queue_or_none, report
+from .work_queues import ready_count
 
 
 __all__ = ["check_routing", "check_order_total", "check_gave_up", "check_dead_lettering", "check_kept_newest"]
@@ -240,22 +239,6 @@ def check_dead_lettering(queue, dlq, wait=5.0, dlx=None, dlx_type=None):
     report(True, f"A message rejected from '{queue}' arrived in '{dlq}' with x-death reason 'rejected'.", "")
 
 
-def _count_when_settled(queue, at_least, timeout=5.0, steady=0.5):
-    """``queue``'s ready messages once at least ``at_least`` are there and the count has stood for
-    ``steady`` seconds (dead-lettering is quick, not instant), or whatever it is after ``timeout``."""
-    seen = {"count": -1, "since": time.monotonic()}
-
-    def settled():
-        counts = queue_counts(queue)
-        count = counts.messages if counts else 0
-        if count != seen["count"]:
-            seen.update(count=count, since=time.monotonic())
-        return count >= at_least and time.monotonic() - seen["since"] >= steady
-
-    poll(settled, timeout=timeout, interval=0.1)
-    return max(seen["count"], 0)
-
-
 @check
 def check_kept_newest(queue, published, limit, dropped=None):
     """Does durable ``queue`` hold at most ``limit`` messages and keep the newest of ``published``,
@@ -292,7 +275,7 @@ def check_kept_newest(queue, published, limit, dropped=None):
     except CourseError:
         pass
     pushed_out_expected = published[:-limit]
-    _count_when_settled(dropped, len(pushed_out_expected))
+    ready_count(dropped, len(pushed_out_expected), wait=5.0, steady=0.5)  # dead-lettered a moment after each publish
     kept = [message["text"] for message in peek(queue, count=limit + 5)]
     pushed_out = [message["text"] for message in peek(dropped, count=len(published) * 3 + 10)]
     if kept != expected:
