@@ -6,7 +6,8 @@ connections, and the suite opens thousands of them (AMQP, the management API), s
 one is taken in between: the kernel dies at start ("Kernel died before replying to kernel_info")
 and a whole lesson errors (a CI run lost lesson 11 that way). Here each test worker takes its
 kernels' ports from a block of its own below the system's range for outgoing connections, where
-nothing is handed out unasked.
+nothing is handed out unasked. The lab servers the tests start take their port from the same
+block (a CI run lost a browser test to "port 60957 is already in use").
 """
 import socket
 from pathlib import Path
@@ -56,3 +57,8 @@ def use_ports_of_worker(number, workers_at_most):
     """Make every kernel this process starts take its ports from worker ``number``'s block."""
     first = outgoing_port_range()[0] - PORTS_PER_WORKER * workers_at_most + PORTS_PER_WORKER * number
     return WorkerKernelPorts.instance(first, PORTS_PER_WORKER).block
+
+
+def free_port():
+    """A free port for a server a test starts (a lab), from this worker's block when it has one."""
+    return LocalPortCache.instance().find_available_port("127.0.0.1")

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,14 +14,10 @@ import pytest
 import requests
 from tornado.websocket import websocket_connect
 
+from kernel_ports import free_port
+
 PROJECT = Path(__file__).resolve().parent.parent
 TOKEN = "course-test"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

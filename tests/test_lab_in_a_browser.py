@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -26,6 +25,7 @@ import pytest
 from helpers.config import PROJECT_DIR
 from helpers.ops import browser as system_browser
 from helpers.waiting import poll
+from kernel_ports import free_port
 from limits import NEVER_HANGS
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -55,12 +55,6 @@ def page(request):
                 RESULTS.mkdir(exist_ok=True)
                 opened.screenshot(path=str(RESULTS / f"{request.node.name}.png"))
             browser.close()
-
-
-def free_port():
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        return listener.getsockname()[1]
 
 
 class Lab:
