@@ -10,6 +10,7 @@ Introduced in lesson 02 (``connect`` in lesson 00).
 import json
 import sys
 import time
+import uuid
 from collections import namedtuple
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from .config import login_source, settings
 from .errors import CourseError
 
+COURSE_ID = "course_connection_id"
 START_HINT = "Start it with: make broker  (or: python -m helpers.ops.broker up)"
 
 
@@ -41,11 +43,15 @@ def connect(url=None, timeout=5.0, heartbeat=None, name=None):
     params.blocked_connection_timeout = max(timeout, 30)
     if heartbeat is not None:
         params.heartbeat = heartbeat
-    if name:
-        params.client_properties = {"connection_name": name}
+    # The management API lists the connection with these properties: the name a reader sees, and an
+    # id by which a check finds this very connection (see ManagementAPI.channel_of).
+    course_id = uuid.uuid4().hex
+    params.client_properties = {COURSE_ID: course_id, **({"connection_name": name} if name else {})}
     where = f"{params.host}:{params.port}"
     try:
-        return pika.BlockingConnection(params)
+        connection = pika.BlockingConnection(params)
+        connection.course_id = course_id
+        return connection
     except pika.exceptions.ProbableAuthenticationError:
         raise _login_refused(params, where) from None
     except pika.exceptions.AuthenticationError:

@@ -18,6 +18,9 @@ from .errors import show_course_errors_briefly
 from .management import ManagementAPI, management_api
 
 
+MOST_CHANNELS = 2047  # RabbitMQ's channel_max: numbers go round from 1 after this
+
+
 @dataclass
 class Lesson:
     """What a lesson works with: an open AMQP connection and channel, and the management API."""
@@ -33,9 +36,16 @@ class Lesson:
         an exercise done after a Run All starts with this."""
         if self.connection.is_closed:
             self.connection = connect(name="lesson")
-        elif self.channel.is_open:
+            self.channel = self.connection.channel()
+            return self.channel
+        if self.channel.is_open:
             self.channel.close()
-        self.channel = self.connection.channel()
+        # Not the closed channel's number again: the broker may list that one's statistics under it
+        # for a moment, and a check reads the new channel's (lesson 02).
+        last = self.channel.channel_number
+        taken = set(self.connection._impl._channels)  # pika's open channels of this connection, by number
+        number = next(n for n in [*range(last + 1, MOST_CHANNELS + 1), *range(1, last + 1)] if n not in taken)
+        self.channel = self.connection.channel(channel_number=number)
         return self.channel
 
     def clean(self, queues=(), exchanges=()):

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pandas as pd
 import requests
 
+from .amqp import COURSE_ID
 from .config import settings
 from .errors import CourseError
 from .waiting import wait_until
@@ -187,6 +188,22 @@ class ManagementAPI:
         rows = wait_until(listed, f"{at_least} channels of '{client_name}' to be listed", timeout=timeout, interval=0.2)
         frame = pd.DataFrame([{column: row.get(column) for column in columns} for row in rows], columns=columns)
         return frame.sort_values("number").reset_index(drop=True)
+
+    def channel_of(self, channel):
+        """The broker's account of ``channel`` (opened on a connection from helpers.amqp.connect), as a
+        dict: its ``message_stats`` (ack, deliver_no_ack, get_no_ack...) and ``messages_unacknowledged``.
+        None while the broker does not list it with its statistics yet, or no more (it was closed).
+        The connection is found by the id ``connect`` gave it, not by its addresses, which differ from
+        the broker's side behind Docker's port forwarding."""
+        course_id = getattr(channel.connection, "course_id", None)
+        mine = [row["name"] for row in self.get("connections")
+                if (row.get("client_properties") or {}).get(COURSE_ID) == course_id]
+        if course_id is None or not mine:
+            return None
+        for row in self.get(f"connections/{_quote(mine[0])}/channels"):
+            if row.get("number") == channel.channel_number and row.get("state"):
+                return row
+        return None
 
     def close_connections_consuming(self, queue, reason="Closed from the management API"):
         """Close, from the broker's side, every connection with a consumer on ``queue``; return how

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from helpers.amqp import declare_queue, publish
+from helpers.amqp import connect, declare_queue, drain, publish
 from helpers.errors import CourseError
-from helpers.waiting import wait_until
+from helpers.waiting import poll, wait_until
 from helpers.management import ManagementAPI
 from helpers.metrics import QueueSampler
 from silent_server import SilentServer
@@ -112,3 +112,37 @@ def test_consumers_name_the_client_that_consumes(channel, queue_name, api):
     [consumers] = wait_until(named_consumers, "the consumer's client name in the management API", timeout=10, interval=0.25)
     assert consumers["client_name"].tolist() == ["pytest"]  # the name conftest's connection gives itself
     assert " -> " in consumers["connection_name"].iloc[0]   # the broker's own name: an address
+
+
+def test_channel_of_finds_this_very_channel_by_its_connections_id(channel, queue_name, api):
+    """Two connections of the same name, channels of the same number: each is told apart, and a
+    closed channel is no longer found."""
+    with connect(name="pytest") as other:
+        other_channel = other.channel()
+        assert other_channel.channel_number == channel.channel_number
+        channel.queue_declare(queue_name)
+        publish(channel, queue_name, "one", persistent=False)
+        publish(channel, queue_name, "two", persistent=False)
+        assert len(drain(channel, queue_name, idle_timeout=0.5, deadline=3)) == 2
+
+        def acks_of(this):
+            found = api.channel_of(this)
+            return found and (found.get("message_stats") or {}).get("ack")
+        assert wait_until(lambda: acks_of(channel), "the acks to be counted", timeout=10) == 2
+        assert wait_until(lambda: api.channel_of(other_channel), "the other channel to be listed", timeout=10)
+        assert not acks_of(other_channel)
+        other_channel.close()
+        assert poll(lambda: api.channel_of(other_channel) is None, 10), "a closed channel is still found"
+
+
+def test_a_lessons_new_channel_never_takes_the_number_of_the_one_it_closed():
+    from helpers.lesson import start_lesson
+
+    lesson = start_lesson()
+    try:
+        numbers = [lesson.new_channel().channel_number for _ in range(3)]
+        assert len(set(numbers)) == 3
+        mine = lesson.connection.channel()  # a learner's own channel takes a free number: it is skipped
+        assert lesson.new_channel().channel_number not in {*numbers, mine.channel_number}
+    finally:
+        lesson.close()

@@ -310,19 +310,26 @@ def check_messages(queue, texts, persistent=True, wait=3.0):
     report(True, f"'{queue}' holds {', '.join(map(repr, texts))}, in order, each one persistent.", "")
 
 
-def _acks_seen(queue):
-    """What the broker's statistics say happened to ``queue``'s messages: acked, taken with auto-ack
-    (no ack at all), and still held unacknowledged."""
-    found = queue_or_none(queue) or {}
+def _acks_seen(channel):
+    """What the broker counted on ``channel``: messages acked, taken with auto-ack (no ack at all),
+    and held unacknowledged now; None while it does not list the channel with its statistics."""
+    found = management_api().channel_of(channel)
+    if found is None:
+        return None
     stats = found.get("message_stats") or {}
     return {"acked": stats.get("ack", 0), "auto": stats.get("deliver_no_ack", 0) + stats.get("get_no_ack", 0),
             "unacked": found.get("messages_unacknowledged", 0)}
 
 
+_CHANNELS_CHECKED = set()  # (connection id, channel number): one verdict per try
+
+
 @check
-def check_received(received, expected, queue, wait=6.0):
+def check_received(received, expected, queue, channel, wait=6.0):
     """Lesson 02: were ``expected`` received from ``queue`` (texts, in order), taken out and each
-    acknowledged, as the broker's own counters show (auto-ack is no ack)?"""
+    acknowledged on ``channel``, as the broker's own counters of that channel show (auto-ack is no
+    ack)? The exercise's given cell opens ``channel`` anew, so its counters start at zero on every
+    try: a queue's own counters carry figures over from an earlier queue of the same name."""
     if received is None:
         return report(False, "", "`received` is still None: drain the queue and keep the texts of the messages.")
     if not isinstance(received, list):
@@ -332,6 +339,15 @@ def check_received(received, expected, queue, wait=6.0):
         kind = type(next(item for item in received if not isinstance(item, str))).__name__
         return report(False, "", f"`received` holds {kind} objects: keep their texts ([message.text for message in ...]).")
     expected = list(expected)
+    if not getattr(channel, "is_open", False):
+        return report(False, "", "`channel` is closed (an error closes it, such as acking a message twice or one taken with "
+                                 "auto_ack=True): run the exercise's first cell again, which opens a new one, then your cell.")
+    this_try = (getattr(channel.connection, "course_id", None), channel.channel_number)
+    if this_try in _CHANNELS_CHECKED:
+        # its counters hold what an earlier answer did: a list typed in now would get its ✅
+        return report(False, "", "This check already judged what was done on this `channel`: run the exercise's first cell "
+                                 "again (it opens a new channel and refills the queue), then your cell, then this one.")
+    _CHANNELS_CHECKED.add(this_try)
     with _Depth() as depth:
         left, consumers = depth(queue), depth.consumers(queue)
     if left is None:
@@ -342,23 +358,22 @@ def check_received(received, expected, queue, wait=6.0):
     if left:
         return report(False, "", f"'{queue}' still holds {left} message(s): they were not taken out of the queue. "
                                  "Drain them all (with ack=True) and keep what you received.")
-    # the counters reach the API a second or so after the acks; the queue's own figures (unacked)
-    # and the channels' (acks) come in separately, so unacked is read only when the acks fall short
+    # the counters reach the API a second or so after the acks; unacked is read only when the acks fall short
     def accounted():
-        now = _acks_seen(queue)
-        return now if now["acked"] + now["auto"] >= len(expected) else None
+        now = _acks_seen(channel)
+        return now if now and now["acked"] + now["auto"] >= len(expected) else None
 
-    seen = poll(accounted, wait, interval=0.25) or _acks_seen(queue)
+    seen = poll(accounted, wait, interval=0.25) or _acks_seen(channel) or {"acked": 0, "auto": 0, "unacked": 0}
     if seen["auto"]:
         return report(False, "", f"{seen['auto']} message(s) were taken with auto_ack=True: the broker deleted them as it sent "
                                  "them, before your code had them, so none was acknowledged. Run the exercise's first cell "
                                  "again and drain with ack=True (basic_ack after taking each).")
     if seen["acked"] < len(expected) and seen["unacked"]:
-        return report(False, "", f"The broker still counts {seen['unacked']} message(s) of '{queue}' unacknowledged: taken but never "
-                                 "acked, they go back to the queue when your channel closes. Ack each one (drain(..., ack=True)).")
+        return report(False, "", f"The broker still counts {seen['unacked']} message(s) unacknowledged on your channel: taken but "
+                                 "never acked, they go back to the queue when it closes. Ack each one (drain(..., ack=True)).")
     if seen["acked"] != len(expected):
-        return report(False, "", f"The broker counted {seen['acked']} acknowledgement(s) on '{queue}', not {len(expected)}: run the "
-                                 "exercise's first cell again, then receive the messages with drain(..., ack=True), "
+        return report(False, "", f"The broker counted {seen['acked']} acknowledgement(s) on `channel`, not {len(expected)}: run the "
+                                 "exercise's first cell again, then receive the messages on `channel` with drain(..., ack=True), "
                                  "rather than purging or deleting them.")
     if received != expected:
         if sorted(received) == sorted(expected):

@@ -4,6 +4,9 @@ import pytest
 
 from helpers import checks
 from helpers.amqp import drain, publish
+from helpers.lesson import Lesson
+from helpers.management import management_api
+from helpers.waiting import poll
 from exercise_support import fresh, said, verdict
 
 TEXTS = ["one", "two", "three"]
@@ -19,7 +22,7 @@ def given_empty(channel):
 def hello(channel):
     given_empty(channel)
     yield channel
-    fresh(channel, "hello")
+    fresh(channel if channel.is_open else channel.connection.channel(), "hello")  # exercise 2 opens channels anew
 
 
 def check_three():
@@ -103,11 +106,24 @@ def test_02_exercise_1_a_second_try_after_a_wrong_one(hello, capsys):
     assert verdict(capsys) == "✅"
 
 
-def given_three(channel):
-    fresh(channel, "hello")
+@pytest.fixture
+def lesson(hello):
+    """What start_lesson gives a lesson: exercise 2's given cell opens its channel with new_channel."""
+    return Lesson(hello.connection, hello, management_api(), "")
+
+
+def given_three(lesson):
+    """Exercise 2's given cell: a new channel, and 'hello' anew with three messages. Returns the channel."""
+    channel = lesson.new_channel()
+    channel.queue_delete("hello")
     channel.queue_declare(queue="hello", durable=True)
     for text in ["one", "two", "three"]:
         publish(channel, "hello", text, persistent=True)
+    return channel
+
+
+def check_exercise_2(received, channel):
+    checks.check_received(received, TEXTS, queue="hello", channel=channel, wait=4)
 
 
 def received_left_empty(channel):
@@ -135,9 +151,9 @@ def received_right(channel):
     (received_left_empty, "❌"), (received_typed_in_queue_full, "❌"), (received_typed_in_queue_purged, "❌"),
     (received_messages_not_texts, "❌"), (received_right, "✅"),
 ])
-def test_02_exercise_2_received(hello, capsys, answer, expected):
-    given_three(hello)
-    checks.check_received(answer(hello), ["one", "two", "three"], queue="hello", wait=4)
+def test_02_exercise_2_received(lesson, capsys, answer, expected):
+    channel = given_three(lesson)
+    check_exercise_2(answer(channel), channel)
     assert verdict(capsys) == expected
 
 
@@ -223,29 +239,58 @@ def received_drained_twice(channel):
     pytest.param(received_reversed, id="content_in_another_order"),
     pytest.param(received_drained_twice, id="content_drained_twice_the_list_of_the_second"),
 ])
-def test_02_exercise_2_wrong_answers(hello, capsys, answer):
-    given_three(hello)
-    checks.check_received(answer(hello), TEXTS, queue="hello", wait=4)
+def test_02_exercise_2_wrong_answers(lesson, capsys, answer):
+    channel = given_three(lesson)
+    check_exercise_2(answer(channel), channel)
     assert verdict(capsys) == "❌"
 
 
-def test_02_exercise_2_a_second_try_after_a_wrong_one(hello, capsys):
-    given_three(hello)
-    checks.check_received(received_with_auto_ack(hello), TEXTS, queue="hello", wait=4)
+def test_02_exercise_2_drained_on_a_channel_of_its_own(lesson, capsys):
+    """The acks the check counts are those of `channel`, the one the given cell opened."""
+    channel = given_three(lesson)
+    check_exercise_2(received_right(lesson.connection.channel()), channel)
     assert verdict(capsys) == "❌"
-    given_three(hello)
-    checks.check_received(received_right(hello), TEXTS, queue="hello", wait=4)
+
+
+def test_02_exercise_2_an_auto_acked_message_acked_again_closes_the_channel(lesson, capsys):
+    channel = given_three(lesson)
+    received = received_with_basic_get_auto_ack(channel)
+    channel.basic_ack(delivery_tag=1)  # unknown to the broker: it closes the channel (PRECONDITION_FAILED)
+    poll(lambda: channel.is_closed or channel.connection.process_data_events(0.1), 5, interval=0.1)
+    check_exercise_2(received, channel)
+    assert verdict(capsys) == "❌"
+
+
+def test_02_exercise_2_a_second_try_after_a_wrong_one(lesson, capsys):
+    channel = given_three(lesson)
+    check_exercise_2(received_with_auto_ack(channel), channel)
+    assert verdict(capsys) == "❌"
+    channel = given_three(lesson)
+    check_exercise_2(received_right(channel), channel)
     assert verdict(capsys) == "✅"
 
 
 @pytest.mark.parametrize("attempt", range(10))
-def test_02_exercise_2_a_right_try_then_an_auto_ack_one_on_the_same_channel(hello, capsys, attempt):
-    """The acks of the first try (on the queue the given cell deleted) do not count for the second,
-    and the right answer's acks are seen however late the statistics come: on every run."""
-    given_three(hello)
-    checks.check_received(received_right(hello), TEXTS, queue="hello", wait=4)
+def test_02_exercise_2_a_right_try_then_an_auto_ack_one(lesson, capsys, attempt):
+    """Each try after the given cell is judged by its own channel's counters: the acks of the one
+    before never count for the next, and the right answer's are seen however late they come."""
+    channel = given_three(lesson)
+    check_exercise_2(received_right(channel), channel)
     line = said(capsys)
-    assert line[0] == "✅", line  # the whole line: the verdict rests on the broker's statistics, and says which
-    given_three(hello)
-    checks.check_received(received_with_auto_ack(hello), TEXTS, queue="hello", wait=4)
+    assert line[0] == "✅", line
+    channel = given_three(lesson)
+    check_exercise_2(received_with_auto_ack(channel), channel)
+    assert verdict(capsys) == "❌"
+
+
+def test_02_exercise_2_a_typed_in_list_after_a_right_try_on_the_same_channel(lesson, capsys):
+    """The channel's counters still hold the right try's acks; the next answer, typed in, is judged
+    only after the given cell has opened a new channel and refilled the queue."""
+    channel = given_three(lesson)
+    check_exercise_2(received_right(channel), channel)
+    assert verdict(capsys) == "✅"
+    check_exercise_2(received_typed_in_queue_full(channel), channel)
+    assert verdict(capsys) == "❌"
+    channel = given_three(lesson)
+    check_exercise_2(received_typed_in_queue_full(channel), channel)
     assert verdict(capsys) == "❌"
