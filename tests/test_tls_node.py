@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +54,43 @@ def test_starting_and_stopping_leaves_the_settings_alone(certificates):
         reader.join()
     assert seen == {course_url}, f"another thread saw the settings point elsewhere: {seen - {course_url}}"
     assert dict(os.environ) == environment
+
+
+def beams_of(state):
+    """The Erlang VMs whose command line names the state folder ``state``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes()
+        except OSError:
+            continue
+        if b"beam" in text and str(state).encode() in text:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def test_a_node_whose_owner_is_killed_while_it_boots_stops_too(certificates):
+    """The owner is killed before the node is ready (as when `make test` is interrupted at its
+    start): the node must not be left running."""
+    program = textwrap.dedent(f"""
+        from helpers.ops.tls_node import TLSNode
+        print("starting", flush=True)
+        TLSNode({str(certificates)!r}).start()
+    """)
+    owner = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True)
+    node = TLSNode(certificates)
+    try:
+        assert owner.stdout.readline().strip() == "starting"
+        wait_until(lambda: beams_of(node.state), "the node to be booting", timeout=NEVER_HANGS, interval=0.05)
+        assert not port_is_open("127.0.0.1", node.amqps_port), "the node was ready already: this test kills its owner earlier"
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        wait_until(lambda: not beams_of(node.state), "the booting node to stop after its owner was killed",
+                   timeout=2 * NEVER_HANGS, interval=0.2)
+    finally:
+        owner.kill()
+        owner.wait()
+        node.stop()
 
 
 def test_the_node_stops_when_the_process_that_started_it_is_killed(certificates):

@@ -357,11 +357,14 @@ class LocalNode:
         self.pid_file.unlink(missing_ok=True)
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.state, start_new_session=True)
+        if owner is not None:
+            # Watched from its first moment: an owner killed while the node boots (a test run
+            # interrupted at its start) leaves no node behind. SIGTERM to the package's script
+            # stops the node it runs.
+            stop_with_owner(owner, process.pid, b"rabbitmq-server")
+            self.owner_file.write_text(str(owner))
         ready_with_course_user(self.ctl, current=self.current, is_alive=lambda: process.poll() is None,
                                on_death=self.why_it_stopped)
-        if owner is not None and self.pid() is not None:
-            stop_with_owner(owner, self.pid(), b"beam")
-            self.owner_file.write_text(str(owner))
 
     def owner(self):
         """The process whose end stops this node (see up), if it still runs; else None."""
