@@ -3,7 +3,7 @@
 Each check prints one ✅/❌ line (see ``helpers.checks.report``). The acknowledgement checks see
 each job's fate as the broker does: a job acknowledged is gone; a job rejected without requeue
 is dead-lettered into the check's own ``<queue>.rejected`` queue (so a reject is never taken for
-an ack); a job left unacknowledged is back in the queue once the consumer's connection closes.
+an ack); a job left unacknowledged is put back in the queue (basic_recover) before it is read.
 """
 
 import json
@@ -11,7 +11,8 @@ import json
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll
-from .report import check, queue_or_none, report
+from .report import SETTLE, check, queue_or_none, report
+from .work_queues import ready_count
 
 
 __all__ = ["check_ack_after_work", "check_failed_job_dropped", "check_survives_restart", "check_publish_safely"]
@@ -63,8 +64,8 @@ ACK_JOBS = [
 def check_ack_after_work(handle, queue="check-ack-after-work"):
     """Lesson 05: does ``handle(channel, method, body, work)`` acknowledge a job only after
     ``work(job)`` succeeded? It takes three jobs from a real queue (``basic_get``, manual ack) and
-    hands them to ``handle`` one after the other; the second one's work fails. Then the connection closes, and the check reads
-    what the broker kept: a job done must be gone (acknowledged, not rejected), the failed job
+    hands them to ``handle`` one after the other; the second one's work fails. Then the check puts
+    back what is unacknowledged and reads what the broker kept: a job done must be gone (acknowledged, not rejected), the failed job
     must still be in the queue."""
     import pika
 
@@ -98,16 +99,20 @@ def check_ack_after_work(handle, queue="check-ack-after-work"):
                 break
             except Exception:  # the failing job's error may come out of handle: that is allowed
                 pass
+        left, rejected = [], []
         if not errors:
-            try:  # an ack of an unknown tag closes the channel a moment later: a round trip shows it
-                channel.queue_declare(queue, passive=True)
+            # Round trips on the channel the learner's code answered on, so every ack and reject it
+            # sent is done first (an ack of an unknown tag closes the channel: they show it too).
+            # basic_recover puts back what is still unacknowledged, and what was rejected is by then
+            # in <queue>.rejected: each job is accounted for on every run, with no wait.
+            try:
+                channel.basic_recover(requeue=True)
+                left = _take_all(channel, queue)
+                rejected = _take_all(channel, rejected_queue)
             except pika.exceptions.AMQPError as error:
                 errors.append(error)
-    # The connection is closed: every job that was not acknowledged is back in the queue.
     with connect(name="check") as connection:
         channel = connection.channel()
-        left = _take_all(channel, queue)
-        rejected = poll(lambda: _take_all(channel, rejected_queue), timeout=0.5, interval=0.1)
         channel.queue_delete(queue)
         channel.queue_delete(rejected_queue)
     if errors:
@@ -295,6 +300,7 @@ def check_survives_restart(queue, messages=None, texts=("a", "b", "c"), wait=5.0
             "auto-delete (it goes when its last consumer leaves)"
         return report(False, "", f"Queue '{queue}' is {what}: delete it (channel.queue_delete) and declare it "
                                  "durable=True, without exclusive or auto_delete.")
+    ready_count(queue, count, wait=min(wait, 2.0), steady=SETTLE)  # a copy published right after the others counts too
     peeked = _delivery_modes_and_texts(api, queue, at_most=count + 20)
     if len(peeked) != count:
         return report(False, "", f"Queue '{queue}' holds {len(peeked)} message(s); it should hold exactly {count}"

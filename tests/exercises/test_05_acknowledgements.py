@@ -300,6 +300,11 @@ def lets_job_failed_out(channel, queue, do_job):
     channel.basic_consume(queue=queue, on_message_callback=on_message)
 
 
+def prefetch_2(channel, queue, do_job):  # one above the asked limit, the rest right
+    channel.basic_qos(prefetch_count=2)
+    no_prefetch_limit(channel, queue, do_job)
+
+
 def acks_before_the_work(channel, queue, do_job):
     channel.basic_qos(prefetch_count=1)
 
@@ -324,7 +329,7 @@ def test_05_exercise_2_a_failed_job_is_rejected(capsys, consume, expected):
 @pytest.mark.parametrize("consume", [
     "consume", failing_rejected_with_requeue, failing_rejected_with_pikas_default, hard_coded_delivery_tags,
     hard_coded_tag_for_the_reject_only, auto_ack_and_reject, auto_ack_and_nothing_else, never_acks_the_jobs_done,
-    rejects_every_job, no_prefetch_limit, lets_job_failed_out, acks_before_the_work,
+    rejects_every_job, no_prefetch_limit, prefetch_2, lets_job_failed_out, acks_before_the_work,
 ], ids=lambda value: getattr(value, "__name__", repr(value)))
 def test_05_exercise_2_wrong_answers(capsys, consume):
     checks.check_failed_job_dropped(consume, queue="test-acks-exercise", failing="job-002")
