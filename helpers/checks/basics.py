@@ -10,7 +10,7 @@ from ..amqp import connect, queue_counts
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll
-from .report import check, queue_or_none, report
+from .report import SETTLE, check, queue_or_none, report, short_lived
 
 __all__ = ["check_broker_version", "check_enabled_plugins", "check_audit_trail", "check_binding",
            "check_messages", "check_received"]
@@ -187,20 +187,8 @@ class _Depth:
         """The depth once it reaches ``at_least`` (or after ``wait`` s), read again a moment later so
         that copies published right after the first ones are counted too."""
         poll(lambda: (self(queue) or 0) >= at_least, wait, interval=0.1)
-        time.sleep(0.3)
+        time.sleep(SETTLE)
         return self(queue) or 0
-
-
-def _short_lived(found, what):
-    """Why a durable queue would still vanish (exclusive, auto-delete), or None."""
-    name = found.get("name")
-    if found.get("exclusive"):
-        return (f"Queue '{name}' is exclusive: the broker deletes it, messages and all, when your connection closes, which "
-                f"{what} must not allow. Run the exercise's first cell again and declare it with durable=True only.")
-    if found.get("auto_delete"):
-        return (f"Queue '{name}' is auto-delete: the broker deletes it when its last consumer goes, which {what} must not "
-                "allow. Run the exercise's first cell again and declare it with durable=True only.")
-    return None
 
 
 def _event_problem(text, event):
@@ -235,7 +223,7 @@ def check_audit_trail(exchange, queue, routing_key, event=None, exchange_type="d
     if not found.get("durable"):
         return report(False, "", f"Queue '{queue}' is not durable: an audit trail must survive a restart. Delete it "
                                  f"(run the cell above this exercise) and declare it with durable=True.")
-    problem = _short_lived(found, "an audit trail")
+    problem = short_lived(found, "an audit trail")
     if problem:
         return report(False, "", problem)
     problem = _bindings_problem(exchange, queue, routing_key)
@@ -289,7 +277,7 @@ def check_messages(queue, texts, persistent=True, wait=3.0):
     if not found.get("durable"):
         return report(False, "", f"Queue '{queue}' is not durable: its messages would not survive a restart, persistent or not. "
                                  "Run the exercise's first cell again (it declares it durable), then publish.")
-    problem = _short_lived(found, "a queue whose messages must last")
+    problem = short_lived(found, "a queue whose messages must last")
     if problem:
         return report(False, "", problem)
     texts = list(texts)

@@ -164,6 +164,9 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
     finally:
         stop.set()
         thread.join(timeout=10)
+    # A function that returned has closed its connection, and the broker drops its consumer at once;
+    # 3 s is far above that: a consumer still there is a connection left open.
+    still_consuming = not thread.is_alive() and not poll(lambda: queue_counts(queue).consumers == 0, timeout=3, interval=0.1)
     left_open = _close_consumers(api, queue, reason="Closed by the exercise check, after stop")  # unacked jobs come back
     left = queue_counts(queue).messages
     missing = sorted(set(expected) - set(handled))
@@ -182,6 +185,10 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
     if thread.is_alive():
         return report(False, "", "Your function did not return within 10 s of stop being set: check stop in each loop. "
                                  "It still runs in this kernel: restart the kernel (Kernel → Restart) before trying again.")
+    if still_consuming:
+        return report(False, "", "Your function returned when stop was set, but its connection still consumed from the "
+                                 "queue: the broker goes on sending it jobs that nobody handles. Close the connection "
+                                 "before returning (connection.close(), or a with block).")
     acks_required = cut.get("ack_modes") or cut.get("modes_at_first_loss") or []
     if ended_by_itself and "closed" not in cut:
         return report(False, "", "Your function returned after losing its connection, before stop was set. " + reconnect)

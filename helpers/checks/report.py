@@ -10,6 +10,10 @@ import functools
 from ..errors import CourseError
 from ..management import management_api
 
+# How long a count of messages must stand still before a check takes it as final: a copy a learner
+# published right after the others is then counted too.
+SETTLE = 0.5
+
 
 def report(ok, praise, problem):
     """Print ``praise`` (if ok) or ``problem``, marked so a glance tells which."""
@@ -39,3 +43,15 @@ def queue_or_none(name):
         return management_api().queue(name)
     except CourseError:
         return None
+
+
+def short_lived(found, what):
+    """Why a durable queue would still vanish (exclusive, auto-delete), or None."""
+    name = found.get("name")
+    if found.get("exclusive"):
+        return (f"Queue '{name}' is exclusive: the broker deletes it, messages and all, when your connection closes, which "
+                f"{what} must not allow. Run the exercise's first cell again and declare it with durable=True only.")
+    if found.get("auto_delete"):
+        return (f"Queue '{name}' is auto-delete: the broker deletes it when its last consumer goes, which {what} must not "
+                "allow. Run the exercise's first cell again and declare it with durable=True only.")
+    return None

@@ -7,7 +7,7 @@ from ..amqp import queue_counts
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll
-from .report import check, queue_or_none, report
+from .report import check, queue_or_none, report, short_lived
 from .work_queues import ready_count
 
 
@@ -64,6 +64,10 @@ def check_routing(exchange, messages, expected, exchange_type=None):
     if transient:
         return report(False, "", f"Queue {', '.join(map(repr, transient))} is not durable: {start_over}, then declare "
                                  "it with durable=True.")
+    for queue in queues:
+        problem = short_lived(queue_or_none(queue), f"a queue bound to '{exchange}'")
+        if problem:
+            return report(False, "", problem)
     with connect(name="check") as connection:
         table = route_table(connection.channel(), exchange, messages, queues)
     got = routes(table)
@@ -195,6 +199,9 @@ def check_dead_lettering(queue, dlq, wait=5.0, dlx=None, dlx_type=None):
                                  "Delete it and declare it again with one.")
     if not found.get("durable"):
         return report(False, "", f"Queue '{queue}' is not durable: declare it with durable=True.")
+    problem = short_lived(found, "a queue whose failed messages must be dead-lettered")
+    if problem:
+        return report(False, "", problem)
     exchange = arguments.get("x-dead-letter-exchange")
     if dlx is not None and exchange != dlx:
         shown = "'' (the default exchange)" if exchange == "" else f"'{exchange}'"
@@ -220,6 +227,9 @@ def check_dead_lettering(queue, dlq, wait=5.0, dlx=None, dlx_type=None):
         return report(False, "", f"There is no queue named '{dlq}' yet: declare it and bind it to the dead-letter exchange.")
     if not dead.get("durable"):
         return report(False, "", f"Queue '{dlq}' is not durable: declare it with durable=True.")
+    problem = short_lived(dead, "a queue that keeps dead letters")
+    if problem:
+        return report(False, "", problem)
     if dlx:
         bound = sorted({row.get("destination") for row in management_api().binding_list() if row.get("source") == dlx})
         if dlq not in bound:

@@ -8,7 +8,7 @@ import time
 from ..amqp import queue_counts
 from ..errors import CourseError
 from ..management import management_api
-from .report import check, queue_or_none, report
+from .report import SETTLE, check, queue_or_none, report, short_lived
 
 
 __all__ = ["LONG_JOB_SECONDS", "ready_count", "acks_after_work", "check_jobs_waiting", "check_every_job_done_once", "check_prefetch_choice", "check_fair_dispatch"]
@@ -67,9 +67,13 @@ def check_jobs_waiting(queue, jobs, count=None, wait=5.0):
         return report(False, "", f"There is no queue named '{queue}' yet: declare it durable (channel.queue_declare(queue='{queue}', durable=True)).")
     if not found.get("durable"):
         return report(False, "", f"Queue '{queue}' is not durable: delete it and declare it again with durable=True.")
+    problem = short_lived(found, "a queue of jobs that must wait for a worker")
+    if problem:
+        return report(False, "", problem)
     if found.get("consumers", 0):
         return report(False, "", f"Queue '{queue}' has {found.get('consumers')} consumer(s) taking the jobs: stop the workers first.")
-    have = ready_count(queue, len(jobs), wait=min(wait, 2.0))
+    # counted once it stands still, so a copy published right after the others is counted too
+    have = ready_count(queue, len(jobs), wait=min(wait, 2.0), steady=SETTLE)
     if have != len(jobs):
         hint = "publish every one of them" if have < len(jobs) else "it holds more: run the cell above the exercise to empty it, and publish each job once"
         return report(False, "", f"Queue '{queue}' holds {have} message(s), not the {len(jobs)} jobs: {hint}.")

@@ -117,6 +117,17 @@ def bound_and_published_with_another_key(channel):
     publish(channel, routing_key="order.new", body=EVENT, exchange="shop.events", persistent=True)
 
 
+def bound_and_published_with(key):
+    def answer(channel):
+        bind_audit(channel, key)
+        publish(channel, routing_key=key, body=EVENT, exchange="shop.events", persistent=True)
+    return answer
+
+
+def bound_but_nothing_published(channel):
+    bind_audit(channel, "order.created")
+
+
 def audit_log_declared(**settings):
     def answer(channel):
         channel.queue_declare(queue="audit.log", durable=True, **settings)
@@ -140,6 +151,10 @@ AUDIT_WRONG = [
     pytest.param(shop_events_made_anew("topic", True), id="topology_shop_events_made_a_topic_exchange"),
     pytest.param(shop_events_made_anew("direct", False), id="topology_shop_events_made_not_durable"),
     pytest.param(bound_and_published_with_another_key, id="binding_and_event_with_another_key"),
+    pytest.param(bound_and_published_with("order"), id="binding_and_event_a_word_short"),
+    pytest.param(bound_and_published_with("order.created.eu"), id="binding_and_event_a_word_longer"),
+    pytest.param(bound_and_published_with("shop.created"), id="binding_and_event_another_first_word"),
+    pytest.param(bound_but_nothing_published, id="counts_bound_but_nothing_published"),
     pytest.param(audit_log_declared(exclusive=True), id="topology_audit_log_durable_but_exclusive"),
     pytest.param(audit_log_declared(auto_delete=True), id="topology_audit_log_durable_but_auto_delete"),
     pytest.param(lambda channel: remake_shop_events(channel, "direct", True) or channel.exchange_delete("shop.events"),

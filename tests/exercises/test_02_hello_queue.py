@@ -65,6 +65,12 @@ def hello_made_exclusive(channel):
     publishes(*TEXTS)(channel)
 
 
+def hello_made_auto_delete(channel):
+    channel.queue_delete("hello")
+    channel.queue_declare(queue="hello", durable=True, auto_delete=True)
+    publishes(*TEXTS)(channel)
+
+
 def one_message_with_all_three(channel):
     publish(channel, "hello", "one two three", persistent=True)
 
@@ -79,6 +85,7 @@ def one_message_with_all_three(channel):
     pytest.param(one_of_them_transient, id="persistence_one_of_them_transient"),
     pytest.param(hello_made_not_durable, id="topology_hello_made_not_durable"),
     pytest.param(hello_made_exclusive, id="topology_hello_made_durable_but_exclusive"),
+    pytest.param(hello_made_auto_delete, id="topology_hello_made_durable_but_auto_delete"),
     pytest.param(publishes(*TEXTS, queue="hello2"), id="published_to_another_queue"),
     pytest.param(lambda channel: channel.queue_delete("hello"), id="topology_hello_deleted"),
 ])

@@ -98,6 +98,25 @@ def only_the_last_job_transient(channel, jobs):
         send(channel, json.dumps(job), persistent=job is not jobs[-1])
 
 
+def one_extra_copy_of_the_last_job(channel, jobs):
+    for job in jobs + jobs[-1:]:
+        send(channel, json.dumps(job))
+
+
+def a_queue_durable_but_exclusive(channel, jobs):
+    channel.queue_delete("tasks")
+    channel.queue_declare(queue="tasks", durable=True, exclusive=True)  # gone with the learner's connection
+    for job in jobs:
+        send(channel, json.dumps(job))
+
+
+def a_queue_durable_but_auto_delete(channel, jobs):
+    channel.queue_delete("tasks")
+    channel.queue_declare(queue="tasks", durable=True, auto_delete=True)  # gone with its last worker
+    for job in jobs:
+        send(channel, json.dumps(job))
+
+
 def a_queue_not_durable(channel, jobs):
     channel.queue_delete("tasks")
     channel.queue_declare(queue="tasks", durable=False)  # RabbitMQ 4.3 refuses it: also a ❌
@@ -122,6 +141,7 @@ def the_right_answer(channel, jobs):
     (a_subset, "❌"), (one_job_twice_for_another, "❌"), (the_first_job_six_times, "❌"), (jobs_in_reverse_order, "❌"),
     (ids_only_bodies, "❌"), (bodies_without_payload, "❌"), (bodies_with_another_duration, "❌"), (the_job_id_as_text, "❌"),
     (python_repr_not_json, "❌"), (the_whole_list_in_one_message, "❌"), (only_the_last_job_transient, "❌"),
+    (one_extra_copy_of_the_last_job, "❌"), (a_queue_durable_but_exclusive, "❌"), (a_queue_durable_but_auto_delete, "❌"),
     (a_queue_not_durable, "❌"), (to_an_exchange_named_tasks, "❌"), (the_right_answer, "✅"),
 ])
 def test_03_exercise_1_wrong_answers(tasks, capsys, answer, expected):
@@ -132,6 +152,16 @@ def test_03_exercise_1_wrong_answers(tasks, capsys, answer, expected):
         return
     checks.check_jobs_waiting("tasks", jobs, count=6)
     assert verdict(capsys) == expected
+
+
+@pytest.mark.parametrize("attempt", range(10))
+def test_03_exercise_1_an_extra_copy_checked_right_after_publishing_fails_every_time(tasks, capsys, attempt):
+    """The count stands still before the check takes it: a copy published right after the six is
+    counted on every run."""
+    jobs = make_jobs(6)
+    one_extra_copy_of_the_last_job(tasks, jobs)
+    checks.check_jobs_waiting("tasks", jobs, count=6)
+    assert verdict(capsys) == "❌"
 
 
 @pytest.mark.parametrize("jobs", [make_jobs(3), make_jobs(7), make_jobs(6, durations=[0])])

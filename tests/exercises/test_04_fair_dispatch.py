@@ -72,6 +72,16 @@ def consume_prefetch_3(channel, queue, do_job):
     channel.basic_consume(queue=queue, on_message_callback=on_message)
 
 
+def consume_prefetch_2(channel, queue, do_job):  # one above the asked limit
+    channel.basic_qos(prefetch_count=2)
+
+    def on_message(ch, method, properties, body):
+        do_job(body)
+        ch.basic_ack(delivery_tag=method.delivery_tag)
+
+    channel.basic_consume(queue=queue, on_message_callback=on_message)
+
+
 def consume_qos_after_consume(channel, queue, do_job):
     def on_message(ch, method, properties, body):
         do_job(body)
@@ -134,7 +144,7 @@ EXERCISE_JOBS = make_jobs(8, durations=[0.1, 0.6])  # as the lesson's given cell
 
 @pytest.mark.parametrize("consume", [
     None, "consume", consume_left_empty, consume_auto_ack, consume_hard_coded_tag, consume_never_acks, consume_nacks,
-    consume_skips_the_work, consume_twice,
+    consume_skips_the_work, consume_twice, consume_prefetch_2,
 ], ids=lambda consume: getattr(consume, "__name__", repr(consume)))
 def test_04_exercise_2_wrong_answers(capsys, consume):
     checks.check_fair_dispatch(consume, EXERCISE_JOBS, queue="test-fair-dispatch")

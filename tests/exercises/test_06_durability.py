@@ -94,6 +94,19 @@ def test_06_exercise_1_checked_right_after_publishing(channel, capsys, attempt):
     fresh(channel, QUEUE)
 
 
+@pytest.mark.parametrize("attempt", range(10))
+def test_06_exercise_1_a_fourth_message_checked_right_after_publishing_fails_every_time(channel, capsys, attempt):
+    """The count stands still before the check takes it: a copy published right after the three
+    is counted on every run."""
+    fresh(channel, QUEUE)
+    channel.queue_declare(queue=QUEUE, durable=True)
+    for text in ["a", "b", "c", "c"]:
+        publish(channel, QUEUE, text, persistent=True)
+    checks.check_survives_restart(QUEUE, texts=["a", "b", "c"], wait=2)
+    assert verdict(capsys) == "❌"
+    fresh(channel, QUEUE)
+
+
 def publish_left_empty(channel, exchange, routing_key, body):
     ...
 
@@ -210,4 +223,11 @@ def test_06_exercise_2_wrong_answers(capsys, function):
 
 def test_06_exercise_2_a_right_answer_that_turns_confirms_on_again(capsys):
     checks.check_publish_safely(confirms_turned_on_again_inside)
+    assert verdict(capsys) == "✅"
+
+
+def test_06_exercise_2_a_second_try_after_a_wrong_one(capsys):
+    checks.check_publish_safely(true_for_unroutable_without_mandatory)
+    assert verdict(capsys) == "❌"
+    checks.check_publish_safely(publish_right)
     assert verdict(capsys) == "✅"

@@ -104,6 +104,18 @@ def test_07_exercise_1_queue_not_durable(orders, capsys):
     assert out.startswith("❌") and "durable" in out and "eu-orders" in out
 
 
+@pytest.mark.parametrize("flags", [{"exclusive": True}, {"auto_delete": True}], ids=["exclusive", "auto_delete"])
+def test_07_exercise_1_a_durable_queue_that_still_vanishes(orders, capsys, flags):
+    orders.queue_declare("eu-orders", durable=True, **flags)
+    declare_routing(orders, "orders", "topic", but("eu-orders"))
+    orders.queue_bind("eu-orders", "orders", routing_key="order.eu.*")
+    check_orders()
+    out = capsys.readouterr().out
+    # the broker keeps no exclusive queue across a restart, and may list it as not durable
+    assert out.startswith("❌") and "eu-orders" in out and (list(flags)[0].replace("_", "-") in out or "not durable" in out)
+    fresh(orders, "eu-orders")  # an exclusive queue is this connection's
+
+
 def test_07_exercise_1_a_wrong_binding_left_under_the_right_one(orders, capsys):
     """A second try without the given cell: the old binding is still there, and named."""
     declare_routing(orders, "orders", "topic", but("order-audit", "#"))
@@ -195,4 +207,32 @@ def test_07_exercise_2_headers_exchange_not_durable(channel, capsys):
     checks.check_routing("job-router", JOBS, JOB_ROUTES, exchange_type="headers")
     out = capsys.readouterr().out
     assert out.startswith("❌") and "durable" in out
+    fresh(channel, "images-urgent", "ops", exchanges=["job-router"])
+
+
+def test_07_exercise_2_queue_not_durable(channel, capsys):
+    fresh(channel, "images-urgent", "ops", exchanges=["job-router"])
+    channel.queue_declare("ops", durable=False)
+    declare_routing(channel, "job-router", "headers", [IMAGES])
+    channel.queue_bind("ops", "job-router", arguments=OPS[1])
+    checks.check_routing("job-router", JOBS, JOB_ROUTES, exchange_type="headers")
+    out = capsys.readouterr().out
+    assert out.startswith("❌") and "durable" in out and "ops" in out
+    fresh(channel, "images-urgent", "ops", exchanges=["job-router"])
+
+
+def test_07_exercise_2_a_wrong_binding_left_under_the_right_one_then_a_second_try(channel, capsys):
+    """Without the given cell, the binding of the first try stays beside the right one; after it, the right one passes."""
+    fresh(channel, "images-urgent", "ops", exchanges=["job-router"])
+    declare_routing(channel, "job-router", "headers", HEADERS_WRONG["both_any"])
+    checks.check_routing("job-router", JOBS, JOB_ROUTES, exchange_type="headers")
+    assert verdict(capsys) == "❌"
+    declare_routing(channel, "job-router", "headers", [IMAGES, OPS])  # the right bindings added, the old ones kept
+    checks.check_routing("job-router", JOBS, JOB_ROUTES, exchange_type="headers")
+    out = capsys.readouterr().out
+    assert out.startswith("❌") and "start over" in out
+    fresh(channel, "images-urgent", "ops", exchanges=["job-router"])  # the given cell
+    declare_routing(channel, "job-router", "headers", [IMAGES, OPS])
+    checks.check_routing("job-router", JOBS, JOB_ROUTES, exchange_type="headers")
+    assert verdict(capsys) == "✅"
     fresh(channel, "images-urgent", "ops", exchanges=["job-router"])

@@ -11,6 +11,7 @@ from helpers import checks
 from helpers.amqp import connect
 from helpers.errors import CourseError
 from exercise_support import said as one_line
+from limits import NEVER_HANGS
 
 
 def said(capsys):
@@ -47,9 +48,13 @@ def worker_handles_typed_in_jobs(queue, handle, stop):
 
 
 def recovering_worker(auto_ack=False, ack=True, ack_first=False, give_up_after_a_loss=False, catch_only_stream_lost=False,
-                      tag=None, settle="ack", swallow=False, batch=1, republish=False):
-    """A worker with a recovery loop, and one mistake (or none: the solution)."""
+                      tag=None, settle="ack", swallow=False, batch=1, republish=False, close_at_stop=True, ignore_stop=None):
+    """A worker with a recovery loop, and one mistake (or none: the solution). ``ignore_stop`` is
+    an Event: the worker runs on after stop, for 25 s, and sets it when it has ended."""
     def consume_with_recovery(queue, handle, stop):
+        if ignore_stop is not None:
+            stop, given_stop = threading.Event(), stop
+            threading.Timer(25, stop.set).start()  # its own end, so the test run is not left with it
         while not stop.is_set():
             connection, in_hand = None, []
             try:
@@ -90,6 +95,8 @@ def recovering_worker(auto_ack=False, ack=True, ack_first=False, give_up_after_a
                 channel.basic_consume(queue, on_message, auto_ack=auto_ack)
                 while not stop.is_set():
                     connection.process_data_events(time_limit=0.2)
+                if not close_at_stop:
+                    return  # its connection stays open, its consumer on the queue
                 connection.close()
             except (pika.exceptions.StreamLostError if catch_only_stream_lost
                     else (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError, CourseError)):
@@ -100,6 +107,8 @@ def recovering_worker(auto_ack=False, ack=True, ack_first=False, give_up_after_a
                 if connection is not None and connection.is_open:
                     connection.close()
                 stop.wait(0.5)
+        if ignore_stop is not None:
+            ignore_stop.set()
     republish_pending = []
     return consume_with_recovery
 
@@ -119,6 +128,7 @@ WRONG_WORKERS = {
     "counts: re-publishes the jobs it had in hand (extra copies)": recovering_worker(republish=True),
     "task: returns after the loss": recovering_worker(give_up_after_a_loss=True),
     "task: catches only StreamLostError, not the broker's close": recovering_worker(catch_only_stream_lost=True),
+    "stopped: returns at stop with its connection still open": recovering_worker(close_at_stop=False),
 }
 
 
@@ -145,6 +155,14 @@ def test_11_exercise_1_same_verdict_on_every_run(capsys, name, attempt):
     checks.check_survives_cut_connection(answer, queue="pytest-recovery-exercise")
     line = said(capsys)
     assert line[0] == ("✅" if name == "solution" else "❌"), line
+
+
+def test_11_exercise_1_a_worker_that_runs_on_after_stop(capsys):
+    ended = threading.Event()
+    checks.check_survives_cut_connection(recovering_worker(ignore_stop=ended), queue="pytest-recovery-ignores-stop")
+    line = said(capsys)
+    assert line[0] == "❌" and "did not return" in line, line
+    assert ended.wait(NEVER_HANGS), "the worker of this test ends on its own 25 s after it started"
 
 
 def test_11_exercise_1_a_second_try_after_a_wrong_one(capsys):
@@ -292,3 +310,22 @@ def test_11_exercise_2_long_jobs(capsys, run_long_jobs, expected):
 def test_11_exercise_2_a_heartbeat_at_the_bounds(capsys, heartbeat):
     checks.check_long_jobs(long_job_connection(heartbeat), long_jobs_in_threads(), queue="pytest-long-jobs-exercise")
     assert verdict(capsys) == "✅"
+
+
+# The answers whose verdict rests on what the broker does to a connection whose heartbeats stop
+# while a job runs: ten runs each.
+@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("run_long_jobs", [long_jobs_in_the_io_thread, long_jobs_while_the_loop_sleeps],
+                         ids=["work in the I/O thread", "loop sleeps"])
+def test_11_exercise_2_same_verdict_on_every_run(capsys, run_long_jobs, attempt):
+    checks.check_long_jobs(long_job_connection(10), run_long_jobs, queue="pytest-long-jobs-exercise")
+    line = said(capsys)
+    assert line[0] == "❌", line
+
+
+def test_11_exercise_2_a_second_try_after_a_wrong_one(capsys):
+    checks.check_long_jobs(long_job_connection(10), long_jobs_in_threads(ack_first=True), queue="pytest-long-jobs-exercise-2")
+    assert verdict(capsys) == "❌"
+    checks.check_long_jobs(long_job_connection(10), long_jobs_in_threads(), queue="pytest-long-jobs-exercise-2")
+    line = said(capsys)
+    assert line[0] == "✅", line
