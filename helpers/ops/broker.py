@@ -359,9 +359,10 @@ class LocalNode:
             process = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.state, start_new_session=True)
         if owner is not None:
             # Watched from its first moment: an owner killed while the node boots (a test run
-            # interrupted at its start) leaves no node behind. SIGTERM to the package's script
-            # stops the node it runs.
-            stop_with_owner(owner, process.pid, b"rabbitmq-server")
+            # interrupted at its start) leaves no node behind. The signals go to the script's
+            # process group (it leads a session of its own), so the Erlang VM it started gets them
+            # too, even when a node still booting does not stop in time for SIGTERM.
+            stop_with_owner(owner, process.pid, b"rabbitmq-server", group=True)
             self.owner_file.write_text(str(owner))
         ready_with_course_user(self.ctl, current=self.current, is_alive=lambda: process.poll() is None,
                                on_death=self.why_it_stopped)

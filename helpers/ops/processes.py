@@ -10,7 +10,7 @@ owner: ``stop_with_owner`` leaves a small watcher beside it that stops it as soo
 has ended, however it ended (Ctrl-C, SIGTERM, SIGKILL, a kernel shut down), so nothing is left
 running. The watcher is this module run as a program:
 
-    python -m helpers.ops.processes OWNER_PID PID PROGRAM
+    python -m helpers.ops.processes OWNER_PID PID PROGRAM [group]
 """
 
 import os
@@ -38,13 +38,15 @@ def running_pid(pid_file, program):
     return pid
 
 
-def stop(pid, is_running, timeout=30.0):
-    """SIGTERM (a graceful stop), wait up to ``timeout`` s while ``is_running()``, then SIGKILL."""
-    os.kill(pid, signal.SIGTERM)
+def stop(pid, is_running, timeout=30.0, group=False):
+    """SIGTERM (a graceful stop), wait up to ``timeout`` s while ``is_running()``, then SIGKILL.
+    With ``group``, both signals go to the process group ``pid`` leads, its children included."""
+    send = os.killpg if group else os.kill
+    send(pid, signal.SIGTERM)
     try:
         wait_until(lambda: not is_running() or _reaped(pid), "the process to stop", timeout=timeout, interval=0.1)
     except CourseError:
-        os.kill(pid, signal.SIGKILL)
+        send(pid, signal.SIGKILL)
         time.sleep(0.5)
 
 
@@ -74,24 +76,26 @@ def is_alive(pid, program=None):
     return state != "Z" and (program is None or program in cmdline)
 
 
-def watch(owner_pid, pid, program, interval=0.5):
-    """Wait while both run; once the owner has ended, stop ``pid``."""
+def watch(owner_pid, pid, program, interval=0.5, group=False):
+    """Wait while both run; once the owner has ended, stop ``pid`` (its process group, with ``group``)."""
     while is_alive(pid, program):
         if not is_alive(owner_pid):
-            stop(pid, lambda: is_alive(pid, program))
+            stop(pid, lambda: is_alive(pid, program), group=group)
             return
         time.sleep(interval)
 
 
-def stop_with_owner(owner_pid, pid, program):
+def stop_with_owner(owner_pid, pid, program, group=False):
     """Leave a watcher that stops ``pid`` (whose command line contains ``program``, bytes) once
-    ``owner_pid`` has ended. It runs in a session of its own, so the Ctrl-C that ends the owner
-    does not end it first."""
+    ``owner_pid`` has ended; with ``group``, the whole process group ``pid`` leads (a server's
+    script and the program it started). It runs in a session of its own, so the Ctrl-C that ends
+    the owner does not end it first."""
     project = Path(__file__).resolve().parents[2]
-    subprocess.Popen([sys.executable, "-m", "helpers.ops.processes", str(owner_pid), str(pid), program.decode()],
+    subprocess.Popen([sys.executable, "-m", "helpers.ops.processes", str(owner_pid), str(pid), program.decode(),
+                      *(["group"] if group else [])],
                      cwd=project, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True)
 
 
 if __name__ == "__main__":
-    watch(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode())
+    watch(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode(), group=sys.argv[4:] == ["group"])
