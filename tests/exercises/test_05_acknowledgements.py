@@ -5,7 +5,7 @@ import json
 import pytest
 
 from helpers import checks
-from exercise_support import verdict
+from exercise_support import said, verdict
 
 
 def consume_left_empty(channel, queue, do_job):
@@ -112,6 +112,15 @@ def test_05_exercise_1_ack_after_work(capsys, handle, expected):
 def test_05_exercise_1_wrong_answers(capsys, handle):
     checks.check_ack_after_work(handle, queue="test-ack-after-work")
     assert verdict(capsys) == "❌"
+
+
+@pytest.mark.parametrize("attempt", range(10))
+def test_05_exercise_1_rejects_are_seen_on_every_run(capsys, attempt):
+    """A reject is read from the check's queue of rejects after round trips on the channel that
+    sent it, not after a wait: a job done and then rejected is never taken for an acked one."""
+    checks.check_ack_after_work(rejects_instead_of_acking, queue="test-ack-after-work")
+    line = said(capsys)
+    assert line[0] == "❌" and "rejected" in line, line
 
 
 @pytest.mark.parametrize("handle", [handle_right, nacks_the_failed_job_with_requeue], ids=lambda f: f.__name__)

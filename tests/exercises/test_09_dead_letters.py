@@ -13,14 +13,14 @@ DLX = "test-refunds.dlx"
 
 
 def refunds_setup(channel, dlx_durable=True, with_argument=True, dead_durable=True, work_durable=True, dlx_type="fanout",
-                  dead_letter_exchange=DLX, routing_key=None, bind_key="", also_bound=()):
+                  dead_letter_exchange=DLX, routing_key=None, bind_key="", also_bound=(), dead_flags=None, work_flags=None):
     channel.exchange_declare(DLX, dlx_type, durable=dlx_durable)
-    channel.queue_declare("test-refunds.dead", durable=dead_durable)
+    channel.queue_declare("test-refunds.dead", durable=dead_durable, **(dead_flags or {}))
     channel.queue_bind("test-refunds.dead", DLX, routing_key=bind_key)
     arguments = {"x-dead-letter-exchange": dead_letter_exchange} if with_argument else {}
     if routing_key is not None:
         arguments["x-dead-letter-routing-key"] = routing_key
-    channel.queue_declare("test-refunds", durable=work_durable, arguments=arguments or None)
+    channel.queue_declare("test-refunds", durable=work_durable, arguments=arguments or None, **(work_flags or {}))
     for queue in also_bound:
         channel.queue_bind(queue, DLX, routing_key=bind_key)
 
@@ -40,6 +40,9 @@ DEAD_LETTERING_WRONG = {
     "direct_exchange_bound_with_the_key": dict(dlx_type="direct", bind_key="test-refunds"),
     "topic_exchange_bound_with_hash": dict(dlx_type="topic", bind_key="#"),
     "the_work_queue_bound_to_its_own_dlx_too": dict(also_bound=["test-refunds"]),
+    "work_queue_durable_but_auto_delete": dict(work_flags={"auto_delete": True}),
+    "dead_letter_queue_durable_but_auto_delete": dict(dead_flags={"auto_delete": True}),
+    "dead_letter_queue_durable_but_exclusive": dict(dead_flags={"exclusive": True}),
 }
 
 
