@@ -65,8 +65,8 @@ def check_ack_after_work(handle, queue="check-ack-after-work"):
     """Lesson 05: does ``handle(channel, method, body, work)`` acknowledge a job only after
     ``work(job)`` succeeded? It takes three jobs from a real queue (``basic_get``, manual ack) and
     hands them to ``handle`` one after the other; the second one's work fails. Then the check puts
-    back what is unacknowledged and reads what the broker kept: a job done must be gone (acknowledged, not rejected), the failed job
-    must still be in the queue."""
+    back what is unacknowledged and reads what the broker kept: a job done must be gone
+    (acknowledged, not rejected), the failed job must still be in the queue."""
     import pika
 
     from ..amqp import connect, publish
