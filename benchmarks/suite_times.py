@@ -43,7 +43,7 @@ def run_suite(workers):
     busy = (after[0] - before[0]) / (after[1] - before[1]) if before and after and after[1] > before[1] else None
     summary = next((line.strip("= ") for line in reversed(result.stdout.splitlines()) if re.search(r"\d+ (passed|failed)", line)), "no summary")
     slowest = re.findall(r"^([\d.]+)s (?:call|setup|teardown)\s+(\S+)", result.stdout, re.MULTILINE)[:3]
-    failed = re.findall(r"^FAILED (\S+)", result.stdout, re.MULTILINE)
+    failed = re.findall(r"^FAILED (.+?)(?: - .*)?$", result.stdout, re.MULTILINE)
     if failed:
         summary += " (failed: " + ", ".join(failed) + ")"
     return {"workers": workers, "seconds": seconds, "summary": summary, "load": load, "slowest": slowest,

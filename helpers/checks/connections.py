@@ -237,19 +237,31 @@ LONG_JOB_SECONDS = {"job-a": 4.0, "job-b": 1.0, "job-c": 1.0}  # 30 s jobs, time
 LONG_JOB_COUNT = 2  # the count run_long_jobs is given: job-c must be left in the queue
 
 
-def _with_acks_recorded(connection, ack_threads):
-    """Make ``connection.channel()`` give channels whose ``basic_ack`` notes the thread it was
-    called from: a BlockingConnection belongs to one thread, acks included."""
+def _with_calls_recorded(connection, ack_threads, consumes):
+    """Make ``connection.channel()`` give channels that note the thread each ``basic_ack`` was
+    called from (a BlockingConnection belongs to one thread, acks included), and, for each
+    ``basic_consume``, its auto_ack and the prefetch set before it: the channel's own record, for
+    when the management API has not listed the consumer before it was gone."""
     open_channel = connection.channel
 
     def channel(*args, **kwargs):
         opened = open_channel(*args, **kwargs)
-        basic_ack = opened.basic_ack
+        basic_ack, basic_qos, basic_consume = opened.basic_ack, opened.basic_qos, opened.basic_consume
+        prefetch = [0]
 
         def recorded_ack(*ack_args, **ack_kwargs):
             ack_threads.add(threading.current_thread().name)
             return basic_ack(*ack_args, **ack_kwargs)
-        opened.basic_ack = recorded_ack
+
+        def recorded_qos(*qos_args, **qos_kwargs):
+            prefetch[0] = qos_kwargs.get("prefetch_count", qos_args[1] if len(qos_args) > 1 else 0)
+            return basic_qos(*qos_args, **qos_kwargs)
+
+        def recorded_consume(*consume_args, **consume_kwargs):
+            auto_ack = consume_kwargs.get("auto_ack", consume_args[2] if len(consume_args) > 2 else False)
+            consumes.append({"prefetch_count": prefetch[0], "ack_required": not auto_ack})
+            return basic_consume(*consume_args, **consume_kwargs)
+        opened.basic_ack, opened.basic_qos, opened.basic_consume = recorded_ack, recorded_qos, recorded_consume
         return opened
     connection.channel = channel
 
@@ -321,7 +333,8 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
         done.append(name)
 
     compressed = connect(heartbeat=1, name="long-jobs-check")  # time compressed ten-fold
-    _with_acks_recorded(compressed, ack_threads)
+    consumes = []
+    _with_calls_recorded(compressed, ack_threads, consumes)
     def run_then_look(*args):
         """The learner's function, then, the moment it returns, what it left running (from its own
         record) and whether the queue still has a consumer (from the broker)."""
@@ -360,6 +373,9 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
             except pika.exceptions.AMQPError:
                 pass  # the broker closed it already: the verdict below says why
     left = queue_counts(queue).messages
+    if not prefetches and consumes:  # the management API did not list the consumer while it ran (a loaded machine)
+        prefetches = {consume["prefetch_count"] for consume in consumes}
+        acks_required = {consume["ack_required"] for consume in consumes}
     if not prefetches:
         return report(False, "", f"The broker saw no consumer on '{queue}': take the jobs with basic_consume "
                                  "(and basic_qos), not by other means.")
