@@ -17,6 +17,7 @@ from helpers.lab.load import BackgroundPublisher
 from helpers.metrics import SAMPLE_COLUMNS
 from helpers.ops.prometheus import queue_depths, samples, scrape
 from helpers.lab.workers import make_jobs, publish_jobs
+from limits import NEVER_HANGS
 
 
 @pytest.fixture
@@ -119,3 +120,17 @@ def test_the_depth_probe_reads_the_queue_itself_without_lag(channel, queue_name)
     frame = probe.frame()
     assert set(frame["queue"]) == {queue_name}  # the missing queue is reported, not read as 0
     assert any("no-such-queue-here" in error for error in probe.errors)
+
+
+def test_a_live_chart_whose_end_is_met_at_once_still_redraws_at_least_three_times(queue_name, channel):
+    """A chart ended by ``until`` right away would show nothing move: it draws three times first."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from helpers.lab.dashboard import LiveChart
+
+    InteractiveShell.instance()  # display handles, as in a notebook's kernel
+
+    channel.queue_declare(queue_name, durable=True)
+    live = LiveChart([queue_name], title=queue_name)
+    frame = live.run(seconds=NEVER_HANGS, until=lambda frame: True)
+    assert live.redraws == 3 and len(frame)

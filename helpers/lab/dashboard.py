@@ -90,8 +90,10 @@ class LiveChart:
         """The depth probe's readings (DepthProbe.frame())."""
         return self.probe.frame() if self.probe is not None else None
 
-    def run(self, seconds=15.0, until=None, at=None):
-        """Sample and redraw until ``seconds`` have passed or ``until(frame)`` is true.
+    def run(self, seconds=15.0, until=None, at=None, at_least=3):
+        """Sample and redraw until ``seconds`` have passed or ``until(frame)`` is true, after at
+        least ``at_least`` redraws (on a busy machine a drawing takes long, and a chart that ended
+        after one would show nothing move).
 
         ``at`` maps a time (seconds since the start) to a function to call then, once (e.g. start
         another worker at 4 s), so a demo can change the load while the chart runs.
@@ -117,7 +119,7 @@ class LiveChart:
                 draw_dashboard(axes, frame, seconds, self.title, ready=self.probe.frame())
                 handle.update(fig)
                 self.redraws += 1
-                if until is not None and len(frame) and until(frame):
+                if until is not None and len(frame) and self.redraws >= at_least and until(frame):
                     break
         finally:
             self.sampler.stop()
