@@ -193,6 +193,8 @@ def long_jobs_in_threads(prefetch=1, ack=True, ack_first=False, auto_ack=False, 
             finished.append(delivery_tag)
 
         def on_job(channel, method, properties, body):
+            if len(started) >= count and not ignore_count:
+                return  # sent after the last ack: left unacked, it goes back to the queue with the channel
             started.append(body)
             if ack_first:
                 channel.basic_ack(method.delivery_tag)
