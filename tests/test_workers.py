@@ -100,6 +100,23 @@ def test_wait_until_consuming_returns_at_once_when_no_worker_is_alive(channel, q
     pool.cleanup()
 
 
+def test_a_worker_that_ends_after_reporting_has_reported(channel, queue_name):
+    """Lesson 05's crashing worker can take a job, do it and die between two looks of the pool's
+    start: that is a worker that started, not one that "stopped at once"."""
+    channel.queue_declare(queue=queue_name, durable=True)
+    publish_jobs(channel, queue_name, make_jobs(1, durations=[0.0]))
+    pool = WorkerPool(queue_name, name="crashing", crash_after_work=1)
+    pool.wait_for_jobs(1, timeout=10)
+    pool.processes["crashing-1"].wait(timeout=10)
+    assert pool.have_reported(["crashing-1"], "consuming")
+    pool.cleanup()
+
+
+def test_a_worker_that_stops_before_reporting_is_named_with_its_reason(queue_name):
+    with pytest.raises(CourseError, match=r"worker-1 stopped at once: .*no queue"):
+        WorkerPool(queue_name, count=1)  # a queue nobody declared
+
+
 # -- the checks: each can say no ----------------------------------------------------------------
 
 def test_check_prefetch_choice(capsys):

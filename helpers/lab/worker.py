@@ -269,6 +269,8 @@ def main(argv=None):
             if not args.reconnect or worker.stopping:
                 if worker.stopping:
                     break
+                if isinstance(error, pika.exceptions.ChannelClosedByBroker):  # e.g. a queue nobody declared
+                    return fail(worker, f"the broker closed its channel: {error.reply_text}")
                 return fail(worker, f"lost its connection ({type(error).__name__})")
             worker.report.write("disconnected", reason=type(error).__name__)
             if give_up_at is None or worker.worked[-1:] != seen_last:

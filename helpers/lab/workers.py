@@ -140,12 +140,7 @@ class WorkerPool:
             names.append(worker)
 
         def all_have(event):
-            def reported():
-                for worker in names:
-                    if self.processes[worker].poll() is not None:
-                        raise CourseError(f"{worker} stopped at once: {self.why_stopped(worker)}")
-                return all(self._has_event(worker, event) for worker in names)
-            return reported
+            return lambda: self.have_reported(names, event)
 
         try:
             wait_until(all_have("connected"), "the workers to connect", timeout=ready_timeout, interval=0.05)
@@ -160,6 +155,19 @@ class WorkerPool:
             self.stop()
             raise
         return names
+
+    def have_reported(self, names, event):
+        """True once every named worker has reported ``event``; a CourseError for one that
+        stopped without reporting it. A worker may end once it has: lesson 05's crashing worker
+        can take a job, do it and die between two looks."""
+        for worker in names:
+            stopped = self.processes[worker].poll() is not None  # read before its events
+            if self._has_event(worker, event):
+                continue
+            if stopped:
+                raise CourseError(f"{worker} stopped at once: {self.why_stopped(worker)}")
+            return False
+        return True
 
     def why_stopped(self, worker):
         """A stopped worker's own last word: its error event, else its stderr's last line."""
