@@ -9,7 +9,7 @@ them from here (``from helpers.checks import check_messages``); they are kept by
 - ``basics``: lessons 00-02        - ``reliability``: lessons 05-06
 - ``work_queues``: lessons 03-04   - ``routing``: lessons 07-09
 - ``monitoring``: lesson 10         - ``connections``: lesson 11
-- ``security``: lesson 12
+- ``security``: lesson 12          - ``streams``: lesson 14
 
 Each module lists its checks in ``__all__``.
 
@@ -23,9 +23,10 @@ from .reliability import *  # noqa: F401,F403
 from .report import check, queue_or_none, report  # noqa: F401
 from .routing import *  # noqa: F401,F403
 from .security import *  # noqa: F401,F403
+from .streams import *  # noqa: F401,F403
 from .work_queues import *  # noqa: F401,F403
-from . import basics, connections, monitoring, reliability, routing, security, work_queues
+from . import basics, connections, monitoring, reliability, routing, security, streams, work_queues
 
 __all__ = ["report", "check", "queue_or_none"]
-for _module in (basics, work_queues, reliability, routing, monitoring, connections, security):
+for _module in (basics, work_queues, reliability, routing, monitoring, connections, security, streams):
     __all__ += _module.__all__

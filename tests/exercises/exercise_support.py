@@ -1,6 +1,6 @@
 """What the exercise tests share.
 
-For each exercise of lessons 00-12, tests/exercises/test_NN_*.py gives its check wrong answers
+For each exercise of every lesson, tests/exercises/test_NN_*.py gives its check wrong answers
 of every kind a learner who half-understood would write (left empty, the expected value typed
 in, each plausible mistake), each of which must get ❌ with a next step, and the solution, which
 must get ✅; a second try after a wrong one must get ✅ too. A check never raises.
