@@ -102,7 +102,8 @@ def test_14_exercise_1_names_what_each_mistake_gets_wrong(capsys):
         "no_prefetch": "must set a prefetch",
         "auto_ack": "no auto_ack=True",
         "no_ack": "basic_ack each one",
-        "a_fixed_count": "no nack or reject",  # pika's cancel rejects the events sent ahead
+        # pika's cancel rejects the events sent ahead, which RabbitMQ 3.10 refuses on a stream; 4.0 takes it
+        "a_fixed_count": ("no nack or reject", "not a fixed number"),
         "basic_get": "cannot be read with basic_get",
         "bodies_not_events": "json.loads(body)",
         "never_ends": "did not return within",
@@ -110,7 +111,7 @@ def test_14_exercise_1_names_what_each_mistake_gets_wrong(capsys):
     for name, words in expected.items():
         checks.check_replay(WRONG_REPLAYS[name], wait=5.0)
         line = said(capsys)
-        assert words in line, (name, line)
+        assert any(part in line for part in ([words] if isinstance(words, str) else words)), (name, line)
 
 
 def test_14_exercise_1_right_answer_on_every_try(capsys):
