@@ -4,13 +4,12 @@ Each check prints one ✅/❌ line (see ``helpers.checks.report``) and reads wha
 """
 
 import json
-import time
 
 from ..amqp import connect, queue_counts
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll
-from .report import SETTLE, check, queue_or_none, report, short_lived
+from .report import SETTLE, check, queue_or_none, ready_count, report, short_lived
 
 __all__ = ["check_broker_version", "check_enabled_plugins", "check_audit_trail", "check_binding",
            "check_messages", "check_received"]
@@ -183,13 +182,6 @@ class _Depth:
         found = queue_counts(queue, self.connection)
         return None if found is None else found.consumers
 
-    def settled(self, queue, at_least, wait):
-        """The depth once it reaches ``at_least`` (or after ``wait`` s), read again a moment later so
-        that copies published right after the first ones are counted too."""
-        poll(lambda: (self(queue) or 0) >= at_least, wait, interval=0.1)
-        time.sleep(SETTLE)
-        return self(queue) or 0
-
 
 def _event_problem(text, event):
     """What is wrong with a message body meant to be ``event`` as JSON, or None."""
@@ -229,8 +221,7 @@ def check_audit_trail(exchange, queue, routing_key, event=None, exchange_type="d
     problem = _bindings_problem(exchange, queue, routing_key)
     if problem:
         return report(False, "", problem)
-    with _Depth() as depth:
-        have = depth.settled(queue, 1, wait)
+    have = ready_count(queue, 1, wait=wait, steady=SETTLE)  # a copy published right after counts too
     if have != 1:
         hint = (f"publish one '{routing_key}' event to '{exchange}'" if have == 0 else
                 "one event is one message: run the exercise's first cell again, then publish once")
@@ -281,8 +272,7 @@ def check_messages(queue, texts, persistent=True, wait=3.0):
     if problem:
         return report(False, "", problem)
     texts = list(texts)
-    with _Depth() as depth:
-        have = depth.settled(queue, len(texts), wait)
+    have = ready_count(queue, len(texts), wait=wait, steady=SETTLE)
     messages = management_api().peek(queue, count=max(have, len(texts)) + 1)
     bodies = [message["text"] for message in messages]
     if have != len(texts):

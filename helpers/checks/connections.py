@@ -12,7 +12,7 @@ from collections import Counter
 from ..amqp import connect, publish, queue_counts
 from ..management import management_api
 from ..waiting import poll
-from .report import check, report
+from .report import check, report, run_in_thread
 
 __all__ = ["check_survives_cut_connection", "check_long_jobs"]
 
@@ -25,22 +25,6 @@ def _fresh_queue(queue, bodies):
         channel.queue_declare(queue, durable=True)
         for body in bodies:
             publish(channel, queue, body, persistent=True)
-
-
-def _run_in_thread(function, *args):
-    """Start ``function(*args)`` in a daemon thread; return the thread and a list that gets the
-    error it ended with, if any."""
-    errors = []
-
-    def run():
-        try:
-            function(*args)
-        except Exception as error:  # noqa: BLE001 - the check reports it
-            errors.append(error)
-
-    thread = threading.Thread(target=run, daemon=True, name="exercise-check")
-    thread.start()
-    return thread, errors
 
 
 def _close_consumers(api, queue, reason, timeout=10):
@@ -149,7 +133,7 @@ def check_survives_cut_connection(consume_with_recovery, queue="recovery-exercis
         return bool(empty_since) and time.monotonic() - empty_since[0] >= 1.5
 
     stop = threading.Event()
-    thread, errors = _run_in_thread(consume_with_recovery, queue, handle, stop)
+    thread, errors = run_in_thread(consume_with_recovery, queue, handle, stop)
     try:
         # Generous limits: on a loaded machine a reconnect takes seconds. They only end a wait; the
         # verdict reads the broker and the handler's own record.
@@ -347,7 +331,7 @@ def check_long_jobs(connect_for_long_jobs, run_long_jobs, queue="long-jobs-exerc
             except Exception:  # noqa: BLE001 - a queue deleted by the answer: the verdict says so
                 at_return["consumers"] = None
 
-    thread, errors = _run_in_thread(run_then_look, compressed, queue, do_job, LONG_JOB_COUNT)
+    thread, errors = run_in_thread(run_then_look, compressed, queue, do_job, LONG_JOB_COUNT)
     still_running = True
     try:
         give_up_at = time.monotonic() + 12  # about twice what a right answer takes

@@ -11,8 +11,7 @@ import json
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll
-from .report import SETTLE, check, queue_or_none, report
-from .work_queues import ready_count
+from .report import SETTLE, check, queue_or_none, ready_count, report
 
 
 __all__ = ["check_ack_after_work", "check_failed_job_dropped", "check_survives_restart", "check_publish_safely"]

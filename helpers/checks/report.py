@@ -3,12 +3,20 @@
 Every public check is wrapped in ``@check``: whatever goes wrong inside it (a missing queue, a
 wrong type, a closed channel, a broker that stopped), the learner sees one ❌ line with the next
 step, never a traceback, so the notebook's Run All goes on and the exercise can be tried again.
+
+Also what several checks share: a queue's count once it has settled (``ready_count``), why a
+queue would vanish (``short_lived``), and a learner's function run with a time limit
+(``run_in_thread``).
 """
 
 import functools
+import threading
+import time
 
+from ..amqp import connect, queue_counts
 from ..errors import CourseError
 from ..management import management_api
+from ..waiting import poll
 
 # How long a count of messages must stand still before a check takes it as final: a copy a learner
 # published right after the others is then counted too.
@@ -55,3 +63,39 @@ def short_lived(found, what):
         return (f"Queue '{name}' is auto-delete: the broker deletes it when its last consumer goes, which {what} must not "
                 "allow. Run the exercise's first cell again and declare it with durable=True only.")
     return None
+
+
+def ready_count(queue, expected, wait=2.0, steady=0.0):
+    """The ready messages of ``queue`` from the broker itself (a passive declare, no statistics lag),
+    read again for up to ``wait`` seconds while fewer than ``expected`` (a publish may be on its way)
+    and, with ``steady``, until the count has stood that long (dead letters arrive one by one)."""
+    counts, since = [], [time.monotonic()]
+    with connect(name="check") as connection:
+
+        def enough():
+            found = queue_counts(queue, connection)
+            count = 0 if found is None else found.messages
+            if counts and count != counts[-1]:
+                since[0] = time.monotonic()
+            counts.append(count)
+            return count >= expected and time.monotonic() - since[0] >= steady
+
+        poll(enough, wait, interval=0.05)
+    return counts[-1]
+
+
+def run_in_thread(function, *args):
+    """Start ``function(*args)`` in a daemon thread; return the thread and a list that gets the
+    error it ended with, if any. A check runs a learner's function this way, to stop waiting
+    for it after a limit."""
+    errors = []
+
+    def run():
+        try:
+            function(*args)
+        except Exception as error:  # noqa: BLE001 - the check reports it
+            errors.append(error)
+
+    thread = threading.Thread(target=run, daemon=True, name="exercise-check")
+    thread.start()
+    return thread, errors

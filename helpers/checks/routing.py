@@ -7,8 +7,7 @@ from ..amqp import queue_counts
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll
-from .report import check, queue_or_none, report, short_lived
-from .work_queues import ready_count
+from .report import check, queue_or_none, ready_count, report, short_lived
 
 
 __all__ = ["check_routing", "check_order_total", "check_gave_up", "check_dead_lettering", "check_kept_newest"]

@@ -19,8 +19,7 @@ from ..amqp import connect, publish
 from ..lab.streams import next_second, page_views
 from ..management import management_api
 from ..waiting import poll
-from .connections import _run_in_thread
-from .report import check, queue_or_none, report
+from .report import check, queue_or_none, report, run_in_thread
 
 __all__ = ["check_replay", "check_stream_retention"]
 
@@ -88,7 +87,7 @@ def check_replay(replay, wait=15.0):
                 publish(setup, stream, event, persistent=True, timestamp=int(time.time()))
             with connect(name="check-replay") as connection:
                 returned = []
-                thread, errors = _run_in_thread(lambda: returned.append(replay(connection.channel(), stream, since)))
+                thread, errors = run_in_thread(lambda: returned.append(replay(connection.channel(), stream, since)))
                 thread.join(wait)
                 if thread.is_alive():
                     api.close_connections_consuming(stream, reason="The check stopped a replay that did not end")

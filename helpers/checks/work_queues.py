@@ -3,37 +3,14 @@
 Each check prints one ✅/❌ line (see ``helpers.checks.report``).
 """
 
-import time
 
 from ..amqp import queue_counts
 from ..errors import CourseError
 from ..management import management_api
-from .report import SETTLE, check, queue_or_none, report, short_lived
+from .report import SETTLE, check, queue_or_none, ready_count, report, short_lived
 
 
-__all__ = ["LONG_JOB_SECONDS", "ready_count", "acks_after_work", "check_jobs_waiting", "check_every_job_done_once", "check_prefetch_choice", "check_fair_dispatch"]
-
-
-def ready_count(queue, expected, wait=2.0, steady=0.0):
-    """The ready messages of ``queue`` from the broker itself (a passive declare, no statistics lag),
-    read again for up to ``wait`` seconds while fewer than ``expected`` (a publish may be on its way)
-    and, with ``steady``, until the count has stood that long (dead letters arrive one by one)."""
-    from ..amqp import connect
-    from ..waiting import poll
-
-    counts, since = [], [time.monotonic()]
-    with connect(name="check") as connection:
-
-        def enough():
-            found = queue_counts(queue, connection)
-            count = 0 if found is None else found.messages
-            if counts and count != counts[-1]:
-                since[0] = time.monotonic()
-            counts.append(count)
-            return count >= expected and time.monotonic() - since[0] >= steady
-
-        poll(enough, wait, interval=0.05)
-    return counts[-1]
+__all__ = ["LONG_JOB_SECONDS", "acks_after_work", "check_jobs_waiting", "check_every_job_done_once", "check_prefetch_choice", "check_fair_dispatch"]
 
 
 JOB_FIELDS = ("job_id", "task", "payload", "duration")
