@@ -91,7 +91,7 @@ benchmark-suite: setup
 	$(BIN)/python benchmarks/suite_times.py
 
 clean: down
-	rm -rf $(VENV) .broker
+	rm -rf $(VENV) .broker .broker-tls .broker-cluster-*
 
 # Lesson 10: what the 1 s sampler costs the broker, and how far the live chart runs behind it.
 .PHONY: benchmark-monitoring

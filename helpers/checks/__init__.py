@@ -9,7 +9,8 @@ them from here (``from helpers.checks import check_messages``); they are kept by
 - ``basics``: lessons 00-02        - ``reliability``: lessons 05-06
 - ``work_queues``: lessons 03-04   - ``routing``: lessons 07-09
 - ``monitoring``: lesson 10         - ``connections``: lesson 11
-- ``security``: lesson 12          - ``streams``: lesson 14
+- ``security``: lesson 12          - ``clusters``: lesson 13
+- ``streams``: lesson 14
 
 Each module lists its checks in ``__all__``.
 
@@ -17,6 +18,7 @@ Introduced in lesson 00.
 """
 
 from .basics import *  # noqa: F401,F403
+from .clusters import *  # noqa: F401,F403
 from .connections import *  # noqa: F401,F403
 from .monitoring import *  # noqa: F401,F403
 from .reliability import *  # noqa: F401,F403
@@ -25,8 +27,8 @@ from .routing import *  # noqa: F401,F403
 from .security import *  # noqa: F401,F403
 from .streams import *  # noqa: F401,F403
 from .work_queues import *  # noqa: F401,F403
-from . import basics, connections, monitoring, reliability, routing, security, streams, work_queues
+from . import basics, clusters, connections, monitoring, reliability, routing, security, streams, work_queues
 
 __all__ = ["report", "check", "queue_or_none"]
-for _module in (basics, work_queues, reliability, routing, monitoring, connections, security, streams):
+for _module in (basics, work_queues, reliability, routing, monitoring, connections, security, clusters, streams):
     __all__ += _module.__all__

@@ -489,9 +489,11 @@ def install():
 
 
 def down():
+    from .cluster import Cluster
     from .tls_node import TLSNode
 
     TLSNode(certificates=None).stop()  # lesson 12's, if an interrupted lesson left it running
+    Cluster().stop()  # lesson 13's three nodes, likewise
     backend, why = choose_backend()
     if backend.name == "existing" and "BROKER_BACKEND" not in why:
         say("No broker started by the course is running.")
