@@ -84,6 +84,7 @@ def test_publish_in_batches_gets_every_message_confirmed(channel, queue_name, ba
     declare_queue(channel, queue_name)
     result = publish_in_batches(queue_name, [{"n": n} for n in range(50)], batch_size=batch_size)
     assert (result.published, result.confirmed, result.nacked) == (50, 50, 0)
+    assert result.waits == -(-50 // batch_size)  # once a batch: 50, 8 and 1 waits for the broker
     assert result.per_second > 0
     assert message_count(queue_name) == 50
     with connect(name="pytest") as connection:

@@ -30,6 +30,7 @@ class BatchResult:
     confirmed: int
     nacked: int
     seconds: float
+    waits: int  # how many times the publisher waited for the broker's confirms: once a batch
 
     @property
     def per_second(self):
@@ -43,7 +44,7 @@ class _BatchPublisher:
         self.exchange, self.routing_key = exchange, routing_key
         self.bodies, self.batch_size, self.properties = list(bodies), batch_size, properties
         self.timeout = timeout
-        self.published = self.confirmed = self.nacked = 0
+        self.published = self.confirmed = self.nacked = self.waits = 0
         self.unsettled = set()  # delivery tags published and not yet confirmed
         self.error = None
         self.started = self.finished = None
@@ -60,7 +61,8 @@ class _BatchPublisher:
         self.connection.ioloop.start()
         if self.error:
             raise CourseError(self.error)
-        return BatchResult(self.published, self.confirmed, self.nacked, (self.finished or time.monotonic()) - self.started)
+        return BatchResult(self.published, self.confirmed, self.nacked, (self.finished or time.monotonic()) - self.started,
+                           self.waits)
 
     def on_open(self, connection):
         connection.channel(on_open_callback=self.on_channel)
@@ -83,6 +85,7 @@ class _BatchPublisher:
             self.channel.basic_publish(self.exchange, self.routing_key, body, self.properties)
             self.published += 1
             self.unsettled.add(self.published)  # delivery tags count 1, 2, 3... on a confirm channel
+        self.waits += 1  # now for the broker: on_confirm sends the next batch once all are settled
 
     def on_confirm(self, frame):
         method = frame.method
@@ -121,7 +124,7 @@ def publish_in_batches(routing_key, bodies, batch_size=100, exchange="", persist
 
     A dict or list body is sent as JSON, like ``helpers.amqp.publish``.
 
-    Returns a ``BatchResult`` (published, confirmed, nacked, seconds); raises a one-line
+    Returns a ``BatchResult`` (published, confirmed, nacked, seconds, waits); raises a one-line
     CourseError if the broker cannot be reached or has not settled every message within ``timeout``.
     """
     if batch_size < 1:
