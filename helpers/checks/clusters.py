@@ -31,9 +31,9 @@ def _published(cluster, queue, count):
     return ids
 
 
-def _ready_elsewhere(cluster, queue, avoid):
-    """The queue's messages as the broker counts them now (a passive declare), through a node
-    other than ``avoid``."""
+def _message_count(cluster, queue, avoid=None):
+    """The queue's messages as the broker counts them now (a passive declare), through any node
+    but ``avoid``."""
     others = [name for name in cluster.node_names if name != avoid]
     with pika.BlockingConnection(cluster.parameters(others)) as connection:
         return connection.channel().queue_declare(queue, passive=True).method.message_count
@@ -65,7 +65,7 @@ def check_survives_node_loss(cluster, queue, count=10):
         return report(False, "", f"'{queue}' has {len(members)} member(s), {', '.join(members)}, not one on each of the "
                                  f"{len(cluster.node_names)} nodes: leave out x-quorum-initial-group-size (or set it to "
                                  f"{len(cluster.node_names)}), run the first cell again and declare it again.")
-    already = _ready_elsewhere(cluster, queue, avoid=None)
+    already = _message_count(cluster, queue)
     if already:
         return report(False, "", f"'{queue}' holds {already} message(s) already: run the exercise's first cell "
                                  "again, declare the queue, then run this check (it publishes its own).")
@@ -76,7 +76,7 @@ def check_survives_node_loss(cluster, queue, count=10):
     cluster.kill(leader)
     try:
         seconds, new_leader = time_without_leader(cluster.api(), queue, leader)
-        left = _ready_elsewhere(cluster, queue, leader)
+        left = _message_count(cluster, queue, avoid=leader)
     finally:
         cluster.start_node(leader)
     with pika.BlockingConnection(cluster.parameters()) as connection:

@@ -9,6 +9,7 @@ import time
 import pandas as pd
 
 from ..errors import CourseError
+from ..waiting import wait_until
 
 
 def queue_placement(api, names):
@@ -39,12 +40,14 @@ def time_without_leader(api, queue, old_leader, timeout=30.0):
     """Seconds from now until ``queue`` is led by a node other than ``old_leader`` (which was just
     lost), read every 0.1 s; returns (seconds, new leader). A CourseError after ``timeout``."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
+
+    def new_leader():
         leader = leader_of(api, queue)
-        if leader and leader != old_leader:
-            return time.monotonic() - started, leader
-        time.sleep(0.1)
-    raise CourseError(f"'{queue}' had no new leader {timeout:g} s after {old_leader} was lost.")
+        return leader if leader != old_leader else None
+
+    leader = wait_until(new_leader, f"'{queue}' to have a new leader after {old_leader} was lost",
+                        timeout=timeout, interval=0.1)
+    return time.monotonic() - started, leader
 
 
 def per_interval(times, since, seconds=0.5):

@@ -31,7 +31,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..config import PROJECT_DIR, env, login_source, settings
+from urllib.parse import quote
+
+from ..config import PROJECT_DIR, Settings, env, login_source, settings
 from . import system_packages
 from ..errors import CourseError
 from ..waiting import wait_until
@@ -276,6 +278,22 @@ def check_ports_free(current=None):
             )
 
 
+def state_beside(suffix):
+    """The state folder of a node of a lesson's own, beside the course's node's (``.broker`` +
+    ``suffix``, e.g. ``.broker-tls``; a test worker's node-N gets node-N-tls)."""
+    course = Path(env("BROKER_STATE_DIR") or PROJECT_DIR / ".broker").resolve()
+    return course.with_name(course.name + suffix)
+
+
+def settings_on_ports(amqp, management, prometheus):
+    """The course's login on other ports: the settings of a node of a lesson's own, passed to it
+    (the process's own settings stay as they are, so no other thread is pointed there)."""
+    course = settings()
+    login = f"{quote(course.user, safe='')}:{quote(course.password, safe='')}"
+    return Settings(amqp_url=f"amqp://{login}@localhost:{amqp}/", management_url=f"http://localhost:{management}",
+                    prometheus_url=f"http://localhost:{prometheus}", user=course.user, password=course.password)
+
+
 class LocalNode:
     """A node run from the package's scripts. Its state is in ``.broker/`` (or BROKER_STATE_DIR);
     its ports come from the settings, so a second node can run beside the first on other ports.
@@ -286,7 +304,7 @@ class LocalNode:
 
     def __init__(self, current=None, state=None, plugins_file=None):
         self.current = current or settings()
-        self.state = Path(state or env("BROKER_STATE_DIR") or PROJECT_DIR / ".broker").resolve()
+        self.state = Path(state).resolve() if state else state_beside("")
         self.plugins_file = Path(plugins_file or PLUGINS_FILE)
         self.pid_file = self.state / "rabbit.pid"
         self.owner_file = self.state / "owner.pid"

@@ -23,12 +23,10 @@ import secrets
 import shutil
 import signal
 import threading
-from pathlib import Path
-from urllib.parse import quote
 
 import pika
 
-from ..config import PROJECT_DIR, Settings, env, settings
+from ..config import settings
 from ..errors import CourseError
 from ..management import ManagementAPI
 from ..waiting import wait_until
@@ -43,18 +41,13 @@ class Cluster:
 
     def __init__(self, size=SIZE):
         course = settings()
-        course_state = Path(env("BROKER_STATE_DIR") or PROJECT_DIR / ".broker").resolve()
         self.nodes = []
         for index in range(size):
             shift = PORT_OFFSET + PORT_STRIDE * index
-            current = Settings(
-                amqp_url=f"amqp://{quote(course.user, safe='')}:{quote(course.password, safe='')}@localhost:{course.amqp_port + shift}/",
-                management_url=f"http://localhost:{course.management_port + shift}",
-                prometheus_url=f"http://localhost:{course.prometheus_port + shift}",
-                user=course.user, password=course.password,
-            )
-            state = course_state.with_name(f"{course_state.name}-cluster-{index + 1}")
-            self.nodes.append(broker.LocalNode(current=current, state=state, plugins_file=broker.PLUGINS_FILE))
+            current = broker.settings_on_ports(course.amqp_port + shift, course.management_port + shift,
+                                               course.prometheus_port + shift)
+            self.nodes.append(broker.LocalNode(current=current, state=broker.state_beside(f"-cluster-{index + 1}"),
+                                               plugins_file=broker.PLUGINS_FILE))
         self.by_name = {node.node_name: node for node in self.nodes}
 
     @property
@@ -142,7 +135,7 @@ class Cluster:
         except CourseError:
             return []
 
-    def parameters(self, names=None, **options):
+    def parameters(self, names=None):
         """pika connection parameters, one per node (``names``, or every node): given a list,
         pika's BlockingConnection tries each in turn until one accepts."""
         chosen = [self.by_name[name] for name in (names or self.node_names)]
@@ -150,7 +143,7 @@ class Cluster:
         for node in chosen:
             parameters = pika.URLParameters(node.current.amqp_url)
             parameters.connection_attempts = 1
-            parameters.socket_timeout = options.get("socket_timeout", 2)
+            parameters.socket_timeout = 2  # a dead node's refusal is quick; a hung one is not waited for long
             parameters.blocked_connection_timeout = 5
             made.append(parameters)
         return made

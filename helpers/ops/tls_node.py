@@ -22,9 +22,8 @@ Introduced in lesson 12.
 import os
 import shutil
 from pathlib import Path
-from urllib.parse import quote
 
-from ..config import PROJECT_DIR, Settings, env, settings
+from ..config import settings
 from ..errors import CourseError
 from ..management import ManagementAPI
 from ..waiting import poll
@@ -48,20 +47,13 @@ class TLSNode:
     def __init__(self, certificates):
         self.certificates = Path(certificates) if certificates is not None else None
         self.ports = _ports()
-        course_state = Path(env("BROKER_STATE_DIR") or PROJECT_DIR / ".broker").resolve()
-        self.state = course_state.with_name(course_state.name + "-tls")
+        self.state = broker.state_beside("-tls")
         self.amqps_port = self.ports["amqps"]
 
     def _node(self):
         """The broker module's local node, with this node's settings, state and plugins (passed to
         it: the process's settings stay as they are, so no other thread is pointed here)."""
-        course = settings()
-        current = Settings(
-            amqp_url=f"amqp://{quote(course.user, safe='')}:{quote(course.password, safe='')}@localhost:{self.ports['amqp']}/",
-            management_url=f"http://localhost:{self.ports['management']}",
-            prometheus_url=f"http://localhost:{self.ports['prometheus']}",
-            user=course.user, password=course.password,
-        )
+        current = broker.settings_on_ports(self.ports["amqp"], self.ports["management"], self.ports["prometheus"])
         return broker.LocalNode(current=current, state=self.state, plugins_file=self.state / "enabled_plugins")
 
     def _configure(self, node):
