@@ -1,0 +1,177 @@
+"""`celery worker` processes started and stopped by a lesson (lesson 15).
+
+    worker = CeleryWorker("worker-1", settings={"worker_prefetch_multiplier": 1})
+    worker.command        # the command line it ran, to show
+    worker.kill_pool_process()   # SIGKILL the process doing a task, as an out-of-memory kill would
+    worker.stop()
+
+A worker runs the app of ``scripts/celery_tasks.py`` from the lesson's folder (``notebooks/`` or
+the workshop edition's), with the settings given here applied on top of the app's own. It stops
+when ``stop`` is called, when the ``with`` block ends, and when the lesson's kernel ends,
+however it ends: nothing is left running. Every wait has a limit.
+"""
+
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import celery.exceptions
+
+from ..amqp import connect, queue_counts
+from ..errors import CourseError
+from ..ops.processes import is_alive, stop, stop_with_owner
+from ..waiting import wait_until
+from .workers import reports_folder
+
+APP = "scripts.celery_tasks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def lesson_folder():
+    """The folder whose ``scripts/celery_tasks.py`` the workers run: the current one when it has
+    it (a lesson's kernel runs in its notebook's folder), else the course's ``notebooks/``."""
+    return Path.cwd() if (Path.cwd() / "scripts" / "celery_tasks.py").exists() else NOTEBOOKS
+
+
+class CeleryWorker:
+    """One ``celery worker`` node: ``concurrency`` pool processes taking tasks from ``queues``."""
+
+    def __init__(self, name, settings=None, queues=("celery",), concurrency=1, events=False, ready_timeout=30.0):
+        self.name = f"{name}@course"
+        self.settings = dict(settings or {})
+        self.command = ["celery", "-A", APP, "worker", "--hostname", self.name, "--concurrency", str(concurrency),
+                        "--queues", ",".join(queues), "--without-mingle", "--without-gossip", "--loglevel", "INFO",
+                        *(["--task-events"] if events else [])]
+        self.log_file = Path(reports_folder()) / f"celery-{name}-{len(list(Path(reports_folder()).iterdir()))}.log"
+        environment = {**os.environ, "COURSE_CELERY_SETTINGS": json.dumps(self.settings)}
+        celery = Path(sys.executable).with_name("celery")
+        with open(self.log_file, "w") as log:  # a file: no pipe fills up unread
+            self.process = subprocess.Popen([str(celery), *self.command[1:]], cwd=lesson_folder(), env=environment,
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        stop_with_owner(os.getpid(), self.process.pid, b"celery", group=True)
+        try:
+            wait_until(self._ready, f"Celery worker {self.name} to be ready", timeout=ready_timeout, interval=0.1)
+        except CourseError:
+            self.stop()
+            raise
+
+    def _ready(self):
+        if self.process.poll() is not None:
+            raise CourseError(f"Celery worker {self.name} stopped at start: {self.last_line()}")
+        return f"{self.name} ready." in self.log()
+
+    def log(self):
+        return self.log_file.read_text(errors="replace")
+
+    def last_line(self):
+        lines = [line for line in self.log().splitlines() if line.strip()]
+        return lines[-1].strip() if lines else "it printed nothing"
+
+    @property
+    def command_line(self):
+        return " ".join(self.command)
+
+    # -- its processes ---------------------------------------------------------------------------
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def pool_pids(self):
+        """The pool's processes (the worker's children that run the tasks)."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == self.pid and fields[0] != "Z":
+                children.append(int(stat.parent.name))
+        return sorted(children)
+
+    def kill_pool_process(self, pid=None):
+        """SIGKILL the pool process ``pid`` (the one doing a task), as the kernel's out-of-memory
+        killer would; the worker itself lives on and starts another."""
+        pid = pid or self.pool_pids()[0]
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def stop(self, timeout=10.0):
+        """Stop the worker and its pool (SIGTERM: a warm shutdown that lets a task end; SIGKILL
+        after ``timeout`` s)."""
+        if self.alive():
+            stop(self.pid, lambda: is_alive(self.pid), timeout=timeout, group=True)
+        try:
+            os.killpg(self.pid, signal.SIGKILL)  # a pool process that outlived its parent
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait(timeout=timeout)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def tasks_module():
+    """``scripts/celery_tasks.py`` of the lesson's folder, imported (the app and its tasks)."""
+    folder = str(lesson_folder())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(APP)
+
+
+def outcome(result, timeout):
+    """What became of a job sent to Celery: "done", "failed: <error>", or "no answer" (nothing came
+    back within ``timeout`` s: its message was dropped, or still waits)."""
+    try:
+        result.get(timeout=timeout, propagate=True)
+        return "done"
+    except celery.exceptions.TimeoutError:
+        return "no answer"
+    except Exception as error:  # noqa: BLE001 - the task's own error, brought back by Celery
+        return f"failed: {type(error).__name__}"
+
+
+def crash_drill(settings, queue="celery", jobs=3, seconds=1.0, wait=10.0):
+    """Start a worker with ``settings`` (one pool process), send ``jobs`` reports of ``seconds``
+    each to ``queue``, SIGKILL the pool process in the middle of the first, and count.
+
+    The kill comes once the worker has announced that the first job started (its ``task-started``
+    event on the exchange ``celeryev``, which monitors such as Flower read), so it always falls in
+    the middle of the work. Returns a dict: the pid killed, each job's outcome ("done", "failed:
+    WorkerLostError", "no answer") and the messages left in the queue once the worker stopped."""
+    tasks = tasks_module()
+    with connect(name="celery-drill") as connection, \
+            CeleryWorker("drill", settings=settings, queues=[queue], events=True) as worker:
+        started = connection.channel()
+        started.exchange_declare("celeryev", "topic", durable=True)   # as Celery declares it
+        events = started.queue_declare("", exclusive=True).method.queue
+        started.queue_bind(events, "celeryev", routing_key="task.#")
+        sent = [tasks.generate_report.apply_async((f"report-{n + 1}",), {"seconds": seconds}, queue=queue)
+                for n in range(jobs)]
+
+        def first_job_started():
+            _, _, body = started.basic_get(events, auto_ack=True)
+            return body is not None and any(event.get("type") == "task-started" and event.get("uuid") == sent[0].id
+                                            for event in _events(body))
+
+        wait_until(first_job_started, "the worker to start the first job", timeout=wait, interval=0.02)
+        killed = worker.kill_pool_process()
+        outcomes = [outcome(result, timeout=wait if n == 0 else wait / 2) for n, result in enumerate(sent)]
+    return {"killed pid": killed, "outcomes": outcomes, "still queued": queue_counts(queue).messages}
+
+
+def _events(body):
+    """The events in one message of ``celeryev`` (Celery sends task events in groups, as a list,
+    with the routing key ``task.multi``)."""
+    decoded = json.loads(body)
+    return decoded if isinstance(decoded, list) else [decoded]

@@ -1,0 +1,65 @@
+"""Celery workers started by the course (helpers/lab/celery_workers.py), against the real broker:
+the guide's three jobs as Celery tasks, what Celery's settings do when a worker's pool process
+dies in the middle of a job, and that nothing is left running.
+"""
+
+import os
+
+import pytest
+
+from helpers.errors import CourseError
+from helpers.lab.celery_workers import CeleryWorker, crash_drill, outcome, tasks_module
+from helpers.ops.processes import is_alive
+
+RELIABLE = {"task_acks_late": True, "task_reject_on_worker_lost": True, "worker_prefetch_multiplier": 1}
+
+
+def test_a_worker_does_the_guides_three_jobs_and_leaves_nothing_running(queue_name):
+    tasks = tasks_module()
+    with CeleryWorker("worker-1", queues=[queue_name]) as worker:
+        pool = worker.pool_pids()
+        assert len(pool) == 1
+        sent = [tasks.resize_image.apply_async(("photos/cat.jpg", "800x600"), queue=queue_name),
+                tasks.send_email.apply_async(("ada@example.com", "Welcome!"), queue=queue_name),
+                tasks.generate_report.apply_async(("sales-2026-11",), queue=queue_name)]
+        records = [result.get(timeout=20) for result in sent]
+    assert [record["task"] for record in records] == ["resize-image", "send-email", "generate-report"]
+    assert {record["worker"] for record in records} == {"worker-1@course"}
+    assert {record["pid"] for record in records} == set(pool)
+    assert all(record["ended"] - record["started"] >= 0.2 for record in records)   # each slept its duration
+    assert "celery -A scripts.celery_tasks worker --hostname worker-1@course" in worker.command_line
+    assert not worker.alive()
+    assert not any(is_alive(pid) for pid in [worker.pid, *pool])
+
+
+def test_with_celerys_defaults_the_job_of_a_killed_pool_process_is_lost(queue_name):
+    drill = crash_drill({}, queue=queue_name)
+    # The message was acknowledged when the work started: the job failed and is gone.
+    assert drill["outcomes"] == ["failed: WorkerLostError", "done", "done"]
+    assert drill["still queued"] == 0
+
+
+def test_acks_late_alone_still_loses_the_job_of_a_killed_pool_process(queue_name):
+    drill = crash_drill({"task_acks_late": True}, queue=queue_name)
+    # Celery acknowledges the message of a job whose process was lost, unless told to reject it.
+    assert drill["outcomes"] == ["failed: WorkerLostError", "done", "done"]
+    assert drill["still queued"] == 0
+
+
+def test_acks_late_with_reject_on_worker_lost_does_every_job(queue_name):
+    drill = crash_drill(RELIABLE, queue=queue_name)
+    assert drill["outcomes"] == ["done", "done", "done"]
+    assert drill["still queued"] == 0
+    assert not is_alive(drill["killed pid"])
+
+
+def test_a_worker_that_cannot_start_says_why_in_one_line():
+    with pytest.raises(CourseError, match="stopped at start"):
+        CeleryWorker("broken", settings={"worker_pool": "no-such-pool"}, ready_timeout=30)
+
+
+def test_a_job_nobody_takes_has_no_answer_within_its_limit(queue_name):
+    tasks = tasks_module()
+    result = tasks.send_email.apply_async(("ada@example.com", "Welcome!"), queue=queue_name)
+    assert outcome(result, timeout=0.5) == "no answer"
+    assert os.environ.get("AMQP_URL") is None or tasks.app.conf.broker_url == os.environ["AMQP_URL"]
