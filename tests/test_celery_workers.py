@@ -3,10 +3,9 @@ the guide's three jobs as Celery tasks, what Celery's settings do when a worker'
 dies in the middle of a job, and that nothing is left running.
 """
 
-import os
-
 import pytest
 
+from helpers.config import settings
 from helpers.errors import CourseError
 from helpers.lab.celery_workers import CeleryWorker, crash_drill, outcome, tasks_module
 from helpers.ops.processes import is_alive
@@ -36,6 +35,7 @@ def test_with_celerys_defaults_the_job_of_a_killed_pool_process_is_lost(queue_na
     drill = crash_drill({}, queue=queue_name)
     # The message was acknowledged when the work started: the job failed and is gone.
     assert drill["outcomes"] == ["failed: WorkerLostError", "done", "done"]
+    assert drill["times started"] == [1, 1, 1]
     assert drill["still queued"] == 0
 
 
@@ -43,12 +43,14 @@ def test_acks_late_alone_still_loses_the_job_of_a_killed_pool_process(queue_name
     drill = crash_drill({"task_acks_late": True}, queue=queue_name)
     # Celery acknowledges the message of a job whose process was lost, unless told to reject it.
     assert drill["outcomes"] == ["failed: WorkerLostError", "done", "done"]
+    assert drill["times started"] == [1, 1, 1]
     assert drill["still queued"] == 0
 
 
 def test_acks_late_with_reject_on_worker_lost_does_every_job(queue_name):
     drill = crash_drill(RELIABLE, queue=queue_name)
     assert drill["outcomes"] == ["done", "done", "done"]
+    assert drill["times started"] == [2, 1, 1]   # the first job again, from the start: at least once
     assert drill["still queued"] == 0
     assert not is_alive(drill["killed pid"])
 
@@ -62,4 +64,4 @@ def test_a_job_nobody_takes_has_no_answer_within_its_limit(queue_name):
     tasks = tasks_module()
     result = tasks.send_email.apply_async(("ada@example.com", "Welcome!"), queue=queue_name)
     assert outcome(result, timeout=0.5) == "no answer"
-    assert os.environ.get("AMQP_URL") is None or tasks.app.conf.broker_url == os.environ["AMQP_URL"]
+    assert tasks.app.conf.broker_url == settings().amqp_url   # the course's broker, from its settings

@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import celery.exceptions
@@ -46,7 +47,9 @@ class CeleryWorker:
         self.command = ["celery", "-A", APP, "worker", "--hostname", self.name, "--concurrency", str(concurrency),
                         "--queues", ",".join(queues), "--without-mingle", "--without-gossip", "--loglevel", "INFO",
                         *(["--task-events"] if events else [])]
-        self.log_file = Path(reports_folder()) / f"celery-{name}-{len(list(Path(reports_folder()).iterdir()))}.log"
+        handle, log_file = tempfile.mkstemp(prefix=f"celery-{name}-", suffix=".log", dir=reports_folder())
+        os.close(handle)
+        self.log_file = Path(log_file)
         environment = {**os.environ, "COURSE_CELERY_SETTINGS": json.dumps(self.settings)}
         celery = Path(sys.executable).with_name("celery")
         with open(self.log_file, "w") as log:  # a file: no pipe fills up unread
@@ -141,37 +144,55 @@ def outcome(result, timeout):
         return f"failed: {type(error).__name__}"
 
 
+class TaskEvents:
+    """The task events that workers started with ``events=True`` send (``task-received``,
+    ``task-started``, ``task-succeeded``, ``task-failed``, ...), read from the exchange
+    ``celeryev`` as monitors such as Flower read them, on a queue of this reader's own."""
+
+    def __init__(self, channel):
+        self.channel = channel
+        channel.exchange_declare("celeryev", "topic", durable=True)   # as Celery declares it
+        self.queue = channel.queue_declare("", exclusive=True).method.queue
+        channel.queue_bind(self.queue, "celeryev", routing_key="task.#")
+        self.seen = []
+
+    def read(self):
+        """Take the events that have come since the last read; return all seen so far."""
+        while True:
+            _, _, body = self.channel.basic_get(self.queue, auto_ack=True)
+            if body is None:
+                return self.seen
+            decoded = json.loads(body)   # Celery sends them in groups, as a list (key ``task.multi``)
+            self.seen.extend(decoded if isinstance(decoded, list) else [decoded])
+
+    def count(self, kind, task_id):
+        """How many ``kind`` events have come for the task ``task_id``."""
+        return sum(event.get("type") == kind and event.get("uuid") == task_id for event in self.read())
+
+
 def crash_drill(settings, queue="celery", jobs=3, seconds=1.0, wait=10.0):
     """Start a worker with ``settings`` (one pool process), send ``jobs`` reports of ``seconds``
     each to ``queue``, SIGKILL the pool process in the middle of the first, and count.
 
     The kill comes once the worker has announced that the first job started (its ``task-started``
-    event on the exchange ``celeryev``, which monitors such as Flower read), so it always falls in
-    the middle of the work. Returns a dict: the pid killed, each job's outcome ("done", "failed:
-    WorkerLostError", "no answer") and the messages left in the queue once the worker stopped."""
+    event), so it always falls in the middle of the work; the worker is stopped once it has said
+    it is finished with every job (a ``task-succeeded`` or ``task-failed`` event, sent after it
+    acknowledged or rejected the job's message). Returns a dict: the pid killed, each job's
+    outcome ("done", "failed: WorkerLostError", "no answer"), how many times each job was
+    started, and the messages left in the queue once the worker stopped."""
     tasks = tasks_module()
     with connect(name="celery-drill") as connection, \
             CeleryWorker("drill", settings=settings, queues=[queue], events=True) as worker:
-        started = connection.channel()
-        started.exchange_declare("celeryev", "topic", durable=True)   # as Celery declares it
-        events = started.queue_declare("", exclusive=True).method.queue
-        started.queue_bind(events, "celeryev", routing_key="task.#")
+        events = TaskEvents(connection.channel())
         sent = [tasks.generate_report.apply_async((f"report-{n + 1}",), {"seconds": seconds}, queue=queue)
                 for n in range(jobs)]
-
-        def first_job_started():
-            _, _, body = started.basic_get(events, auto_ack=True)
-            return body is not None and any(event.get("type") == "task-started" and event.get("uuid") == sent[0].id
-                                            for event in _events(body))
-
-        wait_until(first_job_started, "the worker to start the first job", timeout=wait, interval=0.02)
+        wait_until(lambda: events.count("task-started", sent[0].id), "the worker to start the first job",
+                   timeout=wait, interval=0.02)
         killed = worker.kill_pool_process()
         outcomes = [outcome(result, timeout=wait if n == 0 else wait / 2) for n, result in enumerate(sent)]
-    return {"killed pid": killed, "outcomes": outcomes, "still queued": queue_counts(queue).messages}
-
-
-def _events(body):
-    """The events in one message of ``celeryev`` (Celery sends task events in groups, as a list,
-    with the routing key ``task.multi``)."""
-    decoded = json.loads(body)
-    return decoded if isinstance(decoded, list) else [decoded]
+        wait_until(lambda: all(events.count("task-succeeded", result.id) + events.count("task-failed", result.id)
+                               for result, said in zip(sent, outcomes) if said != "no answer"),
+                   "the worker to be finished with every job it answered", timeout=wait)
+        starts = [events.count("task-started", result.id) for result in sent]
+    return {"killed pid": killed, "outcomes": outcomes, "times started": starts,
+            "still queued": queue_counts(queue).messages}
