@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import celery.exceptions
@@ -170,16 +171,20 @@ class TaskEvents:
         return sum(event.get("type") == kind and event.get("uuid") == task_id for event in self.read())
 
 
-def crash_drill(settings, queue="celery", jobs=3, seconds=1.0, wait=10.0):
+def crash_drill(settings, queue="celery", jobs=3, seconds=1.5, watch=0.5, wait=10.0):
     """Start a worker with ``settings`` (one pool process), send ``jobs`` reports of ``seconds``
     each to ``queue``, SIGKILL the pool process in the middle of the first, and count.
 
     The kill comes once the worker has announced that the first job started (its ``task-started``
-    event), so it always falls in the middle of the work; the worker is stopped once it has said
+    event) and ``watch`` s have passed, so it always falls in the middle of the work. During those
+    ``watch`` s the drill reads the queue's ready messages from the broker: the fewest it saw is
+    how many jobs the worker left for others while it worked (``jobs - 1`` with fair dispatch, 0
+    when it had taken them all). The worker is stopped once it has said
     it is finished with every job (a ``task-succeeded`` or ``task-failed`` event, sent after it
     acknowledged or rejected the job's message). Returns a dict: the pid killed, each job's
     outcome ("done", "failed: WorkerLostError", "no answer"), how many times each job was
-    started, and the messages left in the queue once the worker stopped."""
+    started, the ready messages while the first job ran, and the messages left in the queue once
+    the worker stopped."""
     tasks = tasks_module()
     with connect(name="celery-drill") as connection, \
             CeleryWorker("drill", settings=settings, queues=[queue], events=True) as worker:
@@ -188,6 +193,10 @@ def crash_drill(settings, queue="celery", jobs=3, seconds=1.0, wait=10.0):
                 for n in range(jobs)]
         wait_until(lambda: events.count("task-started", sent[0].id), "the worker to start the first job",
                    timeout=wait, interval=0.02)
+        watched_until, left_for_others = time.monotonic() + watch, jobs
+        while time.monotonic() < watched_until:
+            left_for_others = min(left_for_others, queue_counts(queue, connection).messages)
+            time.sleep(0.05)
         killed = worker.kill_pool_process()
         outcomes = [outcome(result, timeout=wait if n == 0 else wait / 2) for n, result in enumerate(sent)]
         wait_until(lambda: all(events.count("task-succeeded", result.id) + events.count("task-failed", result.id)
@@ -195,4 +204,4 @@ def crash_drill(settings, queue="celery", jobs=3, seconds=1.0, wait=10.0):
                    "the worker to be finished with every job it answered", timeout=wait)
         starts = [events.count("task-started", result.id) for result in sent]
     return {"killed pid": killed, "outcomes": outcomes, "times started": starts,
-            "still queued": queue_counts(queue).messages}
+            "queued while the first ran": left_for_others, "still queued": queue_counts(queue).messages}
