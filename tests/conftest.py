@@ -242,8 +242,11 @@ def api():
 
 @pytest.fixture
 def queue_name(channel):
-    """A fresh queue name for one test; the queue is deleted afterwards."""
+    """A fresh queue name for one test; the queue is deleted afterwards, and an exchange of the same
+    name (Celery declares one for each queue it sends to)."""
     name = f"test-{uuid.uuid4().hex[:8]}"
     yield name
     with connect(name="pytest-cleanup") as connection:
-        connection.channel().queue_delete(name)
+        cleanup = connection.channel()
+        cleanup.queue_delete(name)
+        cleanup.exchange_delete(name)

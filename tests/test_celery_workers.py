@@ -55,6 +55,13 @@ def test_acks_late_with_reject_on_worker_lost_does_every_job(queue_name):
     assert not is_alive(drill["killed pid"])
 
 
+def test_a_worker_started_again_under_its_name_replaces_the_one_left_running(queue_name):
+    left_running = CeleryWorker("again", queues=[queue_name])   # a cell interrupted before its stop()
+    with CeleryWorker("again", queues=[queue_name]) as again:
+        assert not left_running.alive() and again.alive()
+    assert not again.alive()
+
+
 def test_a_worker_that_cannot_start_says_why_in_one_line():
     with pytest.raises(CourseError, match="stopped at start"):
         CeleryWorker("broken", settings={"worker_pool": "no-such-pool"}, ready_timeout=30)

@@ -55,8 +55,10 @@ def check_reliable_celery(reliable):
     try:
         drill = crash_drill(reliable, queue=queue, jobs=JOBS)
     finally:
-        with connect(name="check-cleanup") as connection:
-            connection.channel().queue_delete(queue)
+        with connect(name="check-cleanup") as connection:   # the queue, and the exchange Celery named after it
+            cleanup = connection.channel()
+            cleanup.queue_delete(queue)
+            cleanup.exchange_delete(queue)
     outcomes, left = drill["outcomes"], drill["queued while the first ran"]
     lost = [n + 1 for n, said in enumerate(outcomes) if said != "done"]
     if lost:
@@ -67,7 +69,8 @@ def check_reliable_celery(reliable):
                    "(task_reject_on_worker_lost): both, one alone is not enough.")
         else:
             why = "its message never came back to a worker."
-        return report(False, "", f"Job(s) {lost} of {JOBS} were lost when the pool process was killed ({first}): {why}")
+        jobs = f"Job {lost[0]} of {JOBS} was" if len(lost) == 1 else f"Jobs {', '.join(map(str, lost))} of {JOBS} were"
+        return report(False, "", f"{jobs} lost when the pool process was killed ({first}): {why}")
     if left < JOBS - 1:
         return report(False, "", f"No job was lost, but while the worker did the first job the broker had only {left} of "
                                  f"the other {JOBS - 1} left in the queue: the worker had taken the rest to keep, "

@@ -40,10 +40,19 @@ def lesson_folder():
 
 
 class CeleryWorker:
-    """One ``celery worker`` node: ``concurrency`` pool processes taking tasks from ``queues``."""
+    """One ``celery worker`` node: ``concurrency`` pool processes taking tasks from ``queues``.
+
+    A worker of a name this process still runs (a cell interrupted before it stopped its worker,
+    then run again) is stopped before the new one starts: one node of a name at a time, so no
+    forgotten worker takes the jobs a lesson counts."""
+
+    running = {}   # name -> the CeleryWorker of that name this process started last
 
     def __init__(self, name, settings=None, queues=("celery",), concurrency=1, events=False, ready_timeout=30.0):
         self.name = f"{name}@course"
+        earlier = CeleryWorker.running.get(self.name)
+        if earlier is not None and earlier.alive():
+            earlier.stop()
         self.settings = dict(settings or {})
         self.command = ["celery", "-A", APP, "worker", "--hostname", self.name, "--concurrency", str(concurrency),
                         "--queues", ",".join(queues), "--without-mingle", "--without-gossip", "--loglevel", "INFO",
@@ -58,6 +67,7 @@ class CeleryWorker:
                                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
         stop_with_owner(os.getpid(), self.process.pid, b"celery", group=True)
+        CeleryWorker.running[self.name] = self
         try:
             wait_until(self._ready, f"Celery worker {self.name} to be ready", timeout=ready_timeout, interval=0.1)
         except CourseError:
