@@ -1,14 +1,17 @@
 """Celery workers started by the course (helpers/lab/celery_workers.py), against the real broker:
 the guide's three jobs as Celery tasks, what Celery's settings do when a worker's pool process
-dies in the middle of a job, and that nothing is left running.
+dies in the middle of a job, Flower watching them, and that nothing is left running.
 """
+
+import socket
 
 import pytest
 
 from helpers.config import settings
 from helpers.errors import CourseError
-from helpers.lab.celery_workers import CeleryWorker, crash_drill, outcome, tasks_module
+from helpers.lab.celery_workers import CeleryWorker, Flower, crash_drill, outcome, tasks_module
 from helpers.ops.processes import is_alive
+from helpers.waiting import wait_until
 
 RELIABLE = {"task_acks_late": True, "task_reject_on_worker_lost": True, "worker_prefetch_multiplier": 1}
 
@@ -72,3 +75,28 @@ def test_a_job_nobody_takes_has_no_answer_within_its_limit(queue_name):
     result = tasks.send_email.apply_async(("ada@example.com", "Welcome!"), queue=queue_name)
     assert outcome(result, timeout=0.5) == "no answer"
     assert tasks.app.conf.broker_url == settings().amqp_url   # the course's broker, from its settings
+
+
+def test_flower_sees_each_task_a_worker_did_and_stops_with_its_block(queue_name):
+    tasks = tasks_module()
+    with Flower() as flower, CeleryWorker("watched", queues=[queue_name], events=True):
+        sent = [tasks.send_email.apply_async((f"user-{n}@example.com", "Hi"), queue=queue_name) for n in range(3)]
+        for job in sent:
+            job.get(timeout=20)
+
+        def all_succeeded():
+            seen = flower.tasks()
+            return set(seen["uuid"]) == {job.id for job in sent} and (seen["state"] == "SUCCESS").all()
+
+        wait_until(all_succeeded, "Flower to see the three tasks succeed")
+        assert set(flower.tasks()["worker"]) == {"watched@course"}
+    assert not flower.alive() and not is_alive(flower.process.pid)
+
+
+def test_flower_on_a_port_in_use_says_so():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CourseError, match=f"Port {port} is in use"):
+            Flower(port=port)

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import celery.exceptions
+import pandas as pd
+import requests
 
 from ..amqp import connect, queue_counts
 from ..errors import CourseError
@@ -126,6 +128,74 @@ class CeleryWorker:
             os.killpg(self.pid, signal.SIGKILL)  # a pool process that outlived its parent
         except (ProcessLookupError, PermissionError):
             pass
+        self.process.wait(timeout=timeout)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Flower:
+    """Flower, Celery's own web monitor, as a process of its own on ``127.0.0.1:port`` (the
+    management port + 2000 by default: 17672 beside 15672), stopped like a worker. It reads the
+    workers' events from the broker (``celeryev``); its HTTP API answers without a login here,
+    for the lesson to read (``FLOWER_UNAUTHENTICATED_API``), on loopback only."""
+
+    def __init__(self, port=None, ready_timeout=30.0):
+        from ..config import settings
+        from ..ops.broker import port_is_open
+
+        self.port = port or settings().management_port + 2000
+        self.url = f"http://127.0.0.1:{self.port}"
+        if port_is_open("127.0.0.1", self.port, timeout=0.5):
+            raise CourseError(f"Port {self.port} is in use by another program, so Flower cannot start there "
+                              f"(a Flower left running? See which with: ss -ltnp 'sport = :{self.port}').")
+        handle, log_file = tempfile.mkstemp(prefix="flower-", suffix=".log", dir=reports_folder())
+        os.close(handle)
+        self.log_file = Path(log_file)
+        self.command = ["celery", "-A", APP, "flower", "--address=127.0.0.1", f"--port={self.port}"]
+        environment = {**os.environ, "FLOWER_UNAUTHENTICATED_API": "true"}
+        with open(self.log_file, "w") as log:
+            self.process = subprocess.Popen([str(Path(sys.executable).with_name("celery")), *self.command[1:]],
+                                            cwd=lesson_folder(), env=environment, stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        stop_with_owner(os.getpid(), self.process.pid, b"flower", group=True)
+        try:
+            wait_until(self._ready, f"Flower to answer on {self.url}", timeout=ready_timeout, interval=0.2)
+        except CourseError:
+            self.stop()
+            raise
+
+    def _ready(self):
+        if self.process.poll() is not None:
+            lines = [line for line in self.log_file.read_text(errors="replace").splitlines() if line.strip()]
+            raise CourseError(f"Flower stopped at start: {lines[-1].strip() if lines else 'it printed nothing'}")
+        try:
+            return requests.get(f"{self.url}/healthcheck", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def get(self, path, **params):
+        """What Flower's API answers at ``/api/<path>`` (e.g. ``tasks``, ``workers``), decoded."""
+        response = requests.get(f"{self.url}/api/{path}", params=params or None, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def tasks(self):
+        """The tasks Flower has seen, one row each: name, state, worker, runtime (s), args."""
+        rows = [{"task": task.get("name"), "state": task.get("state"), "worker": task.get("worker"),
+                 "runtime": task.get("runtime"), "args": task.get("args"), "uuid": uuid}
+                for uuid, task in self.get("tasks").items()]
+        return pd.DataFrame(rows, columns=["task", "state", "worker", "runtime", "args", "uuid"])
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def stop(self, timeout=10.0):
+        if self.alive():
+            stop(self.process.pid, lambda: is_alive(self.process.pid), timeout=timeout, group=True)
         self.process.wait(timeout=timeout)
 
     def __enter__(self):
