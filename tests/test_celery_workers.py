@@ -3,7 +3,12 @@ the guide's three jobs as Celery tasks, what Celery's settings do when a worker'
 dies in the middle of a job, Flower watching them, and that nothing is left running.
 """
 
+import signal
 import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +105,41 @@ def test_flower_on_a_port_in_use_says_so():
         port = taken.getsockname()[1]
         with pytest.raises(CourseError, match=f"Port {port} is in use"):
             Flower(port=port)
+
+
+def _gone_within(pids, seconds):
+    """Whether every one of ``pids`` has ended (or is a zombie) within ``seconds``."""
+    try:
+        wait_until(lambda: not any(is_alive(pid) for pid in pids), "the processes to end", timeout=seconds)
+    except CourseError:
+        return False
+    return True
+
+
+def _lesson_kernel(queue_name, then):
+    """A process in the place of a lesson's kernel: it starts a worker and Flower, prints their
+    pids (the pool's too), and then does ``then`` (Python source) inside their with-block."""
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from helpers.lab.celery_workers import CeleryWorker, Flower
+        with Flower() as flower, CeleryWorker("kernel", queues=[{queue_name!r}]) as worker:
+            print(*[worker.pid, *worker.pool_pids(), flower.process.pid], flush=True)
+            {then}
+    """)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_no_celery_process_outlives_a_kernel_that_died(queue_name):
+    kernel = _lesson_kernel(queue_name, "time.sleep(60)")
+    pids = [int(pid) for pid in kernel.stdout.readline().split()]
+    assert len(pids) == 3
+    kernel.kill()   # SIGKILL: the with-block never ends; the watchers stop what it started
+    kernel.wait(timeout=5)
+    assert _gone_within(pids, 15), [pid for pid in pids if is_alive(pid)]
+
+
+def test_an_interrupted_cell_stops_its_worker_and_flower(queue_name):
+    kernel = _lesson_kernel(queue_name, "time.sleep(60)")
+    pids = [int(pid) for pid in kernel.stdout.readline().split()]
+    kernel.send_signal(signal.SIGINT)   # the lab's interrupt button: KeyboardInterrupt in the cell
+    kernel.wait(timeout=30)
+    assert _gone_within(pids, 5), [pid for pid in pids if is_alive(pid)]
