@@ -35,19 +35,29 @@ def plot_queue_depth(frame, title="Queue depth", ax=None, ready=None):
     """Ready and unacknowledged messages over time, one pair of lines a queue (a QueueSampler frame).
 
     ``ready``, a DepthProbe frame, draws the ready line from its readings instead (many a second,
-    and without the statistics' lag)."""
+    and without the statistics' lag). With more than two queues, each queue has one colour (ready
+    solid, unacknowledged dashed) and the legend, one line a queue, stands outside the panel."""
     ax = _axes(ax)
-    for queue, rows in frame.groupby("queue", sort=True):
-        prefix = f"{queue}: " if frame["queue"].nunique() > 1 else ""
+    count = frame["queue"].nunique()
+    many = count > 2
+    for number, (queue, rows) in enumerate(frame.groupby("queue", sort=True)):
+        prefix = f"{queue}: " if count > 1 else ""
+        color = f"C{number % 10}"
+        ready_label = queue if many else f"{prefix}ready" + (" (AMQP, live)" if ready is not None else "")
         if ready is not None:
             probed = ready[ready["queue"] == queue]
-            ax.step(probed["seconds"], probed["messages_ready"], where="post", label=f"{prefix}ready (AMQP, live)")
+            ax.step(probed["seconds"], probed["messages_ready"], where="post", color=color, label=ready_label)
         else:
-            ax.step(rows["seconds"], rows["messages_ready"], where="post", label=f"{prefix}ready")
-        ax.step(rows["seconds"], rows["messages_unacknowledged"], where="post", linestyle="--", label=f"{prefix}unacknowledged")
+            ax.step(rows["seconds"], rows["messages_ready"], where="post", color=color, label=ready_label)
+        ax.step(rows["seconds"], rows["messages_unacknowledged"], where="post", linestyle="--", color=color,
+                label=None if many else f"{prefix}unacknowledged")
     ax.set(title=title, xlabel="time since start (s)", ylabel="messages in the queue")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper right")
+    if many:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
+                  title="solid: ready\ndashed: unacked", title_fontsize="small")
+    else:
+        ax.legend(loc="upper right")
     return ax
 
 

@@ -127,7 +127,8 @@ class DepthProbe(Poller):
     A passive ``queue_declare`` answers at once with the queue's ready messages and consumers as
     the broker has them now, while the management API's figures are statistics that run a
     second or more behind. It knows nothing of rates or unacknowledged messages: those still
-    come from the API (QueueSampler). ``start(started=...)`` shares another sampler's clock.
+    come from the API (QueueSampler). ``start(started=...)`` shares another sampler's clock. After
+    a lost connection (a broker restart, lesson 16) it connects again until it is stopped.
 
     Introduced in lesson 10 (the live chart's depth line).
     """
@@ -144,12 +145,15 @@ class DepthProbe(Poller):
 
         from .amqp import connect
 
-        try:
-            with connect(name="depth-probe") as connection:
-                self._connection, self._channel = connection, connection.channel()
-                self._poll_until_stopped(self.poll)
-        except (CourseError, pika.exceptions.AMQPError) as error:
-            self.errors.append(f"the depth probe stopped: {error}")
+        while not self._stop.is_set() and time.monotonic() - self.started < self.max_duration:
+            try:
+                with connect(name="depth-probe", timeout=2) as connection:
+                    self._connection, self._channel = connection, connection.channel()
+                    self._poll_until_stopped(self.poll)
+                return
+            except (CourseError, pika.exceptions.AMQPError) as error:  # e.g. a broker restart (lesson 16): try again
+                self.errors.append(f"the depth probe lost the broker: {type(error).__name__} {error}")
+                self._stop.wait(0.5)
 
     def poll(self):
         import pika.exceptions

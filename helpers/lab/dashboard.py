@@ -53,12 +53,20 @@ def draw_dashboard(axes, frame, seconds=None, title="Live: the broker's view", r
     if len(frame):
         plot_queue_depth(frame, title=f"{title}: queue depth", ax=depth, ready=ready)
         plot_rates(frame, title="Message rates (all these queues)", ax=rates)
-        for queue, rows in frame.groupby("queue", sort=True):
-            consumers.step(rows["seconds"], rows["consumers"], where="post", label=queue)
-        consumers.legend(loc="upper right")
+        for number, (queue, rows) in enumerate(frame.groupby("queue", sort=True)):
+            consumers.step(rows["seconds"], rows["consumers"], where="post", color=f"C{number % 10}", label=queue)
+        if frame["queue"].nunique() > 2:   # as the depth panel: the legend outside
+            consumers.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+        else:
+            consumers.legend(loc="upper right")
     else:
         depth.set(title=f"{title}: queue depth", ylabel="messages in the queue")
         rates.set(title="Message rates (all these queues)", ylabel="messages per second")
+    for start, end in api_gaps(frame):   # e.g. a broker restart (lesson 16): no line there is a reading
+        for ax in axes:
+            ax.axvspan(start, end, color="gray", alpha=0.2, linewidth=0)
+        rates.text((start + end) / 2, 0.5, "no answer from\nthe management API", transform=rates.get_xaxis_transform(),
+                   ha="center", va="center", color="dimgray")
     depth.set_xlabel("")
     rates.set_xlabel("")
     rates.set_ylim(0, max(1.0, rates.get_ylim()[1]))  # an idle broker: 0 to 1 a second, not 0 to 0.05
@@ -70,6 +78,13 @@ def draw_dashboard(axes, frame, seconds=None, title="Live: the broker's view", r
         depth.set_xlim(0, seconds)
     else:
         depth.set_xlim(left=0)
+
+
+def api_gaps(frame, longer_than=3.0):
+    """The spans (start, end), in seconds, where a sampler frame has no sample for more than
+    ``longer_than`` seconds: the broker did not answer (its samples come once a second)."""
+    times = sorted(frame["seconds"].unique()) if len(frame) else []
+    return [(before, after) for before, after in zip(times, times[1:]) if after - before > longer_than]
 
 
 class LiveChart:

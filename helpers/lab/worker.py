@@ -17,7 +17,8 @@ shape a learner writes at work::
 
 ``do_job(body)`` stands in for the work: it "does" a JSON job (``job_id``, ``task``,
 ``duration`` in seconds) by sleeping its duration, raises ``JobFailed`` for a job with
-``"fail": true``, and appends a line to the report for every event (``consuming``, ``started``,
+``"fail": true`` (and for one with ``"fail_times": N`` on its first N tries, counted across the
+pool: a failure that passes, lesson 16), and appends a line to the report for every event (``consuming``, ``started``,
 ``done``, ``failed``, ...) before it moves on, so a lesson can account for every job even when a
 worker is killed. ``consuming`` is written only once ``basic_consume`` has returned, that is once
 the broker has confirmed the subscription. With ``--wait-for-go`` (as ``WorkerPool`` starts it)
@@ -71,6 +72,15 @@ def consume_jobs(channel, queue, do_job, prefetch=1, ack=True, on_failure="reque
             ch.basic_ack(delivery_tag=method.delivery_tag)
 
     channel.basic_consume(queue=queue, on_message_callback=on_message)
+
+
+def job_id_of(body):
+    """The ``job_id`` of a JSON job's body, or None (a body that is not a JSON object)."""
+    try:
+        job = json.loads(body)
+    except ValueError:
+        return None
+    return job.get("job_id") if isinstance(job, dict) else None
 
 
 def load_consume_function(path, name):
@@ -129,6 +139,8 @@ class Worker:
         self.delivery = None  # the method frame of the message being handled
         self.work_done = False  # do_job finished the delivery in hand
         self.acks = Report(Path(args.report).with_suffix(".acks.jsonl"), args.name)
+        self.publishes = Report(Path(args.report).with_suffix(".publishes.jsonl"), args.name)
+        self.job_in_hand = None  # the job id of the delivery being handled, if its body is a JSON job
         self.last_activity = time.monotonic()
         self.parent = os.getppid()
 
@@ -140,9 +152,10 @@ class Worker:
         if self.done_ids is not None and self.done_ids.seen(job.get("job_id")):
             self.report.write("duplicate", **fields)  # done before: the caller acknowledges it, not redoes it
             return job
+        failed_before = self.failures_of(job.get("job_id")) if job.get("fail_times") else 0
         self.report.write("started", **fields)
         time.sleep(float(job.get("duration", 0)) / self.args.speed)
-        if job.get("fail"):
+        if job.get("fail") or failed_before < int(job.get("fail_times", 0)):
             self.report.write("failed", **fields)
             raise JobFailed(f"{job.get('job_id')} failed")
         self.report.write("done", **fields)  # the work is done (even if the ack never reaches the broker)
@@ -153,6 +166,16 @@ class Worker:
         if len(self.worked) == self.args.crash_after_work:
             os.kill(os.getpid(), signal.SIGKILL)  # dies after the work, before the ack
         return job
+
+    def failures_of(self, job_id):
+        """How often ``job_id`` has failed so far, in any worker of the pool (their reports share a folder)."""
+        count = 0
+        for path in Path(self.args.report).parent.glob("*.jsonl"):
+            for line in path.read_text().splitlines():
+                if '"failed"' in line and line.endswith("}"):
+                    record = json.loads(line)
+                    count += record.get("event") == "failed" and record.get("job_id") == job_id
+        return count
 
     def subscribe(self, channel):
         """Run the consume function on ``channel``; its callbacks are wrapped only to know which
@@ -169,10 +192,11 @@ class Worker:
                 if self.stopping:
                     return  # not taken: it goes back to the queue when the channel closes
                 self.delivery, self.last_activity, self.work_done = method, time.monotonic(), False
+                self.job_in_hand = job_id_of(body)
                 try:
                     on_message_callback(ch, method, properties, body)
                 finally:
-                    self.delivery, self.last_activity = None, time.monotonic()
+                    self.delivery, self.job_in_hand, self.last_activity = None, None, time.monotonic()
 
             tag = basic_consume(queue, on_message, *args, **kwargs)
             subscribed.append(queue)
@@ -187,19 +211,33 @@ class Worker:
 
     def record_acks(self, channel):
         """Write every ack, nack and reject the consume function sends to the acks file (the report
-        with ``.acks.jsonl``): its delivery tag, the delivery in hand, and whether its work was done."""
+        with ``.acks.jsonl``): its delivery tag, the delivery in hand (its tag and job id), and
+        whether its work was done; and every basic_publish to the publishes file
+        (``.publishes.jsonl``): exchange, routing key and headers, with the delivery in hand."""
+        def in_hand():
+            delivery = self.delivery
+            return {"in_hand": delivery.delivery_tag if delivery is not None else None,
+                    "work_done": self.work_done if delivery is not None else None, "job_in_hand": self.job_in_hand}
+
         def observed(kind, send):
             def answer(*args, **kwargs):
                 tag = kwargs.get("delivery_tag", args[0] if args else 0)
-                in_hand = self.delivery
                 self.acks.write(kind, delivery_tag=tag, multiple=bool(kwargs.get("multiple", args[1] if len(args) > 1 else False)),
-                                in_hand=in_hand.delivery_tag if in_hand is not None else None,
-                                work_done=self.work_done if in_hand is not None else None)
+                                **in_hand())
                 return send(*args, **kwargs)
             return answer
 
         for kind in ("ack", "nack", "reject"):
             setattr(channel, f"basic_{kind}", observed(kind, getattr(channel, f"basic_{kind}")))
+        basic_publish = channel.basic_publish
+
+        def observed_publish(exchange, routing_key, body, properties=None, mandatory=False):
+            headers = dict(properties.headers or {}) if properties is not None else {}
+            self.publishes.write("publish", exchange=exchange, routing_key=routing_key,
+                                 headers={key: str(value) for key, value in headers.items()}, **in_hand())
+            return basic_publish(exchange, routing_key, body, properties=properties, mandatory=mandatory)
+
+        channel.basic_publish = observed_publish
 
     def should_stop(self):
         if self.stopping or os.getppid() != self.parent:  # asked to, or the lesson's kernel is gone

@@ -264,7 +264,19 @@ class WorkerPool:
             lines = path.read_text().splitlines() if path.exists() else []
             for record in (json.loads(line) for line in lines if line.endswith("}")):
                 records.append({**record, "kind": record["event"]})
-        columns = ["worker", "kind", "delivery_tag", "multiple", "in_hand", "work_done", "time"]
+        columns = ["worker", "kind", "delivery_tag", "multiple", "in_hand", "work_done", "job_in_hand", "time"]
+        return pd.DataFrame(records, columns=columns).sort_values("time").reset_index(drop=True)
+
+    def publishes(self):
+        """Every basic_publish the workers' consume function made, as a DataFrame sorted by time:
+        worker, exchange, routing_key, headers (as strings), in_hand and job_in_hand (the delivery
+        being handled), work_done. Introduced in lesson 16 (a worker that publishes results and retries)."""
+        records = []
+        for worker in self.processes:
+            path = self.report_dir / f"{worker}.publishes.jsonl"
+            lines = path.read_text().splitlines() if path.exists() else []
+            records += [json.loads(line) for line in lines if line.endswith("}")]
+        columns = ["worker", "exchange", "routing_key", "headers", "in_hand", "job_in_hand", "work_done", "time"]
         return pd.DataFrame(records, columns=columns).sort_values("time").reset_index(drop=True)
 
     def jobs_done(self):
