@@ -11,6 +11,7 @@ them from here (``from helpers.checks import check_messages``); they are kept by
 - ``monitoring``: lesson 10         - ``connections``: lesson 11
 - ``security``: lesson 12          - ``clusters``: lesson 13
 - ``streams``: lesson 14           - ``celery``: lesson 15
+- ``capstone``: lesson 16
 
 Each module lists its checks in ``__all__``.
 
@@ -18,6 +19,7 @@ Introduced in lesson 00.
 """
 
 from .basics import *  # noqa: F401,F403
+from .capstone import *  # noqa: F401,F403
 from .celery import *  # noqa: F401,F403
 from .clusters import *  # noqa: F401,F403
 from .connections import *  # noqa: F401,F403
@@ -28,8 +30,8 @@ from .routing import *  # noqa: F401,F403
 from .security import *  # noqa: F401,F403
 from .streams import *  # noqa: F401,F403
 from .work_queues import *  # noqa: F401,F403
-from . import basics, celery, clusters, connections, monitoring, reliability, routing, security, streams, work_queues
+from . import basics, capstone, celery, clusters, connections, monitoring, reliability, routing, security, streams, work_queues
 
 __all__ = ["report", "check", "queue_or_none"]
-for _module in (basics, work_queues, reliability, routing, monitoring, connections, security, clusters, streams, celery):
+for _module in (basics, work_queues, reliability, routing, monitoring, connections, security, clusters, streams, celery, capstone):
     __all__ += _module.__all__

@@ -23,9 +23,23 @@ from ..waiting import poll
 SETTLE = 0.5
 
 
+# Every verdict printed in this process, in order, and each check's last run: its verdict and the
+# answer it was given (lesson 16's drill runs the learner's functions that got a ✅).
+_verdicts = []
+_last_run = {}
+
+
 def report(ok, praise, problem):
     """Print ``praise`` (if ok) or ``problem``, marked so a glance tells which."""
+    _verdicts.append(bool(ok))
     print(f"✅ {praise}" if ok else f"❌ {problem}")
+
+
+def passed_with(check_name, answer):
+    """True if the last run of the check ``check_name`` said ✅, given ``answer`` (that very object)
+    as its first argument."""
+    ok, given = _last_run.get(check_name, (False, None))
+    return ok and given is answer
 
 
 def check(function):
@@ -33,8 +47,12 @@ def check(function):
 
     @functools.wraps(function)
     def checked(*args, **kwargs):
+        said_before = len(_verdicts)
+        _last_run[function.__name__] = (False, args[0] if args else None)
         try:
             function(*args, **kwargs)
+            said = _verdicts[said_before:]
+            _last_run[function.__name__] = (bool(said) and all(said), args[0] if args else None)
         except CourseError as error:
             report(False, "", f"{error}")
         except Exception as error:  # noqa: BLE001 - a check must never end in a traceback
