@@ -12,8 +12,8 @@ It lands in notebooks/student/, inside the folder that ``make lab`` opens (``mak
 opens it directly).
 """
 
+import argparse
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
@@ -74,4 +74,8 @@ def main(target=DEFAULT_TARGET):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    parser = argparse.ArgumentParser(prog="python tools/make_student_copy.py",
+                                     description="Write the workshop edition: every lesson without its solutions.")
+    parser.add_argument("target", nargs="?", default=str(DEFAULT_TARGET),
+                        help="the folder to write it to (default: notebooks/student)")
+    main(parser.parse_args().target)

@@ -46,4 +46,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] in (["-h"], ["--help"]):
+        sys.exit(print(__doc__.strip()))
     sys.exit(main(sys.argv[1:]))
