@@ -64,6 +64,9 @@ def check_publish_job(publish_job):
         channel.queue_bind(captured, EXCHANGE, routing_key="#")
         yours = connection.channel()
         yours.confirm_delivery()
+        published_on_yours = []
+        send = yours.basic_publish
+        yours.basic_publish = lambda *args, **kwargs: published_on_yours.append(1) or send(*args, **kwargs)
         for job in jobs:
             try:
                 publish_job(yours, dict(job), reply_to)
@@ -71,6 +74,9 @@ def check_publish_job(publish_job):
                 return report(False, "", f"publish_job failed for {job}: {type(error).__name__} {error}. Publish with "
                                          f"channel.basic_publish(exchange='{EXCHANGE}', routing_key=..., body=..., properties=...).")
         messages = drain(channel, captured, idle_timeout=0.5, deadline=5)
+    if messages and not published_on_yours:
+        return report(False, "", "Your function published on a channel of its own, not on the `channel` it is given: the "
+                                 "caller chooses the channel (here one with publisher confirms on). Use channel.basic_publish(...).")
     if not messages:
         return report(False, "", f"Nothing your function published reached '{EXCHANGE}': publish with "
                                  f"exchange='{EXCHANGE}' (the default exchange '' delivers by queue name, and drops the rest).")
@@ -164,6 +170,12 @@ def check_pipeline_topology(declare_pipeline, wait=5.0):
                 again = " (the first worked: declare each thing the same way every time)" if attempt == "second" else ""
                 return report(False, "", f"The {attempt} call of declare_pipeline failed{again}: the broker said "
                                          f"{error.reply_code} {error.reply_text}.")
+            except pika.exceptions.UnsupportedAMQPFieldException as error:
+                return report(False, "", f"pika cannot send an argument of yours ({error}): x-message-ttl is an integer "
+                                         "of milliseconds, 500 rather than 0.5.")
+            except Exception as error:  # noqa: BLE001 - the learner's own code failed: say where
+                return report(False, "", f"declare_pipeline raised {type(error).__name__}: {error}. Fix that line in your "
+                                         "function, run its cell, then this check.")
         for name, kind in ((EXCHANGE, "topic"), (DEAD_LETTERS, "fanout")):
             try:
                 exchange = api.exchange(name)
@@ -185,6 +197,19 @@ def check_pipeline_topology(declare_pipeline, wait=5.0):
             if not found[name].get("durable"):
                 return report(False, "", f"Queue '{name}' is not durable: a broker restart deletes it with the jobs in it. "
                                          "Declare it with durable=True.")
+        leaves = [key for key in LEAVE_BY_THEMSELVES[:-1] if key in found[WORK].get("arguments", {})]
+        if leaves:
+            return report(False, "", f"'{WORK}' has {', '.join(leaves)}: jobs would leave it with no worker having done "
+                                     "them. Give the work queue only its dead-letter exchange.")
+        bindings = api.binding_list()
+        into_work = sorted({binding["source"] for binding in bindings if binding["destination"] == WORK} - {"", EXCHANGE})
+        if into_work:
+            return report(False, "", f"'{WORK}' is also bound to {', '.join(into_work)}: it should get jobs from "
+                                     f"'{EXCHANGE}' only (a binding to '{DEAD_LETTERS}' would send rejected jobs back into it).")
+        from_jobs = sorted({binding["destination"] for binding in bindings if binding["source"] == EXCHANGE} - {WORK})
+        if from_jobs:
+            return report(False, "", f"'{EXCHANGE}' also routes jobs to {', '.join(from_jobs)}: every job would reach "
+                                     f"it as well as '{WORK}'. Bind only '{WORK}' to '{EXCHANGE}'.")
         work_arguments = {**(found[WORK].get("effective_policy_definition") or {}), **found[WORK].get("arguments", {})}
         target = work_arguments.get("x-dead-letter-exchange", work_arguments.get("dead-letter-exchange"))
         if target is None:
@@ -246,6 +271,21 @@ def _route_problem(routes, expected, what):
             "third, counting attempts in a header 'attempts' you set on each copy.")
 
 
+def _hint_for(error):
+    """The next step for an error a worker stopped with."""
+    if "JobFailed" in error:
+        return " Catch it: a job that fails goes to the next retry tier."
+    if "Expecting" in error or "JSONDecodeError" in error:
+        return " A body that is not JSON makes do_job raise ValueError: catch it and reject the message."
+    if "NameError" in error:
+        return (" The function runs in worker processes that know only json, pika, time and JobFailed: write the "
+                "queue names out in it.")
+    if "routing_key" in error:
+        return (" A result went to reply_to None: a job back from a retry tier lost its reply_to. Copy reply_to and "
+                "correlation_id onto every copy you publish to a retry tier.")
+    return ""
+
+
 @check
 def check_pipeline_worker(consume, workers=2, limit=20.0):
     """Right when ``consume(channel, queue, do_job)``, run by ``workers`` worker processes on the
@@ -279,7 +319,10 @@ def check_pipeline_worker(consume, workers=2, limit=20.0):
         except CourseError as error:
             _delete_pipeline(channel)
             channel.queue_delete(replies)
-            why = str(error).split(" stopped at once: ", 1)[-1]
+            why = str(error).split(" stopped at once: ", 1)[-1].removeprefix("CourseError: ")
+            if "start consuming" in why:
+                why += (" Does your function call channel.start_consuming()? Leave it out: the worker serves the "
+                        "connection itself once your function has called basic_consume.")
             return report(False, "", f"The workers could not run your function: {why}")
         with pool:
             try:
@@ -334,10 +377,7 @@ def check_pipeline_worker(consume, workers=2, limit=20.0):
         return report(False, "", f"The broker shows a prefetch of {shown} for your workers: call "
                                  "channel.basic_qos(prefetch_count=1) before basic_consume, so a busy worker holds one job.")
     if errors:
-        hint = (" Catch it: a job that fails goes to the next retry tier." if "JobFailed" in errors[0] else
-                " A body that is not JSON makes do_job raise ValueError: catch it and reject the message." if "Expecting" in errors[0]
-                or "JSONDecodeError" in errors[0] else "")
-        return report(False, "", f"A worker stopped with an error in your function: {errors[0]}.{hint}")
+        return report(False, "", f"A worker stopped with an error in your function: {errors[0]}.{_hint_for(errors[0])}")
     outside = acks[acks.in_hand.isna() | (acks.delivery_tag != acks.in_hand)]
     if not outside.empty:
         return report(False, "", ack_problem(outside.iloc[0]))
@@ -353,6 +393,13 @@ def check_pipeline_worker(consume, workers=2, limit=20.0):
         return report(False, "", f"Your worker answered a failed job with basic_{refused.iloc[0].kind}: requeued, it comes "
                                  "back at once, again and again; not requeued, it is dead-lettered as if it could never work. "
                                  "Publish it to pipeline.retry.<attempt> (pipeline.parked after the third try), then ack it.")
+    answered = set(zip(acks.worker, acks.in_hand))
+    unanswered = [(worker, tag) for worker, tag in zip(publishes.worker, publishes.in_hand)
+                  if tag == tag and tag is not None and (worker, tag) not in answered]
+    if unanswered:
+        return report(False, "", "A worker published for a delivery and never acknowledged it: with prefetch 1 it then "
+                                 "gets no other job. Call ch.basic_ack(delivery_tag=method.delivery_tag) after you publish "
+                                 "the result or the retry.")
     poison_dead = [message for message in dead if message.body == poison]
     if not poison_dead:
         in_parked = any(message.body == poison for message in parked)
@@ -396,9 +443,11 @@ def check_pipeline_worker(consume, workers=2, limit=20.0):
             return report(False, "", f"The result of a job that asked for reply_to={asked!r} went to {elsewhere[0]!r}: "
                                      "publish each result to the queue the job names, properties.reply_to.")
         if not got:
+            retried = (" This job came back from a retry tier: copy reply_to and correlation_id onto every copy you "
+                       "publish there." if job is fails_once else "")
             return report(False, "", f"No result came back for job {job['job_id']!r} on its reply_to queue with its "
                                      "correlation id: after the work, publish the result to properties.reply_to with "
-                                     "correlation_id=properties.correlation_id, then ack.")
+                                     f"correlation_id=properties.correlation_id, then ack.{retried}")
         if got[0].properties.delivery_mode != 2:
             return report(False, "", "The results are transient: a restart would lose them before the producer reads them. "
                                      "Publish them with delivery_mode=pika.DeliveryMode.Persistent.")

@@ -17,6 +17,7 @@ import pika
 import pytest
 
 from helpers import checks
+from helpers.amqp import connect
 from helpers.lab import capstone
 from helpers.lab.capstone import DEAD, DEAD_LETTERS, EXCHANGE, PARKED, QUEUES, RESULTS, WORK
 from exercise_support import fresh, said, verdict
@@ -80,6 +81,11 @@ def publish_with_the_sample_reply_queue(channel, job, reply_to):
                           props(correlation_id=job["job_id"], reply_to=RESULTS))
 
 
+def publish_on_a_channel_of_its_own(channel, job, reply_to):
+    with connect(name="pytest-own-channel") as connection:
+        capstone.publish_job(connection.channel(), job, reply_to)
+
+
 def publish_twice(channel, job, reply_to):
     for _ in range(2):
         capstone.publish_job(channel, job, reply_to)
@@ -88,7 +94,8 @@ def publish_twice(channel, job, reply_to):
 @pytest.mark.parametrize("publish_job", [
     publish_left_empty, publish_to_default_exchange, publish_with_task_as_key, publish_with_the_sample_key,
     publish_python_text, publish_a_typed_job, publish_transient, publish_without_content_type,
-    publish_without_correlation_id, publish_with_the_sample_reply_queue, publish_twice, None, "pipeline.jobs",
+    publish_without_correlation_id, publish_with_the_sample_reply_queue, publish_twice, publish_on_a_channel_of_its_own,
+    None, "pipeline.jobs",
 ])
 def test_16_exercise_1_wrong_publishers(capsys, clean, publish_job):
     clean.exchange_declare(EXCHANGE, exchange_type="topic", durable=True)
@@ -125,11 +132,11 @@ def declaring(**changes):
     """The course's declare_pipeline with one thing changed, as a learner might have it: ``work_key``,
     ``work_type``, ``dlx_type``, ``work_arguments``, ``retry_ttls``, ``retry_target`` (dead-letter
     exchange and routing key, None for none), ``parked_arguments``, ``results_exclusive``,
-    ``work_durable``, ``work_queue_type``."""
+    ``work_durable``, ``work_queue_type``, ``extra_binding`` (queue, exchange, key)."""
     option = {"work_key": "jobs.*", "work_type": "topic", "dlx_type": "fanout",
               "work_arguments": {"x-dead-letter-exchange": DEAD_LETTERS}, "retry_ttls": (500, 1000),
               "retry_target": ("", WORK), "parked_arguments": None, "results_exclusive": False, "work_durable": True,
-              "work_queue_type": None, **changes}
+              "work_queue_type": None, "extra_binding": None, **changes}
 
     def declare_pipeline(channel):
         channel.exchange_declare(EXCHANGE, exchange_type=option["work_type"], durable=True)
@@ -151,6 +158,9 @@ def declaring(**changes):
         channel.queue_declare(PARKED, durable=True, arguments=option["parked_arguments"])
         exclusive = option["results_exclusive"]
         channel.queue_declare(RESULTS, durable=not exclusive, exclusive=exclusive)
+        if option["extra_binding"]:
+            queue, exchange, key = option["extra_binding"]
+            channel.queue_bind(queue, exchange, routing_key=key)
 
     declare_pipeline.__name__ = "declaring " + ", ".join(f"{key}={value!r}" for key, value in changes.items())
     return declare_pipeline
@@ -158,6 +168,10 @@ def declaring(**changes):
 
 def declare_left_empty(channel):
     ...
+
+
+def declare_with_a_typo(channel):
+    capstone.declare_pipeline(chanel)  # noqa: F821 - the typo is the point
 
 
 calls = []
@@ -179,6 +193,9 @@ def declare_differently_the_second_time(channel):
     declaring(retry_target=(EXCHANGE, None)),
     declaring(parked_arguments={"x-message-ttl": 60000}), declaring(parked_arguments={"x-dead-letter-exchange": ""}),
     declaring(results_exclusive=True), declaring(work_durable=False), declare_differently_the_second_time,
+    declaring(work_arguments={"x-dead-letter-exchange": DEAD_LETTERS, "x-message-ttl": 60000}),
+    declaring(extra_binding=("pipeline.retry.1", EXCHANGE, "jobs.*")), declaring(extra_binding=(WORK, DEAD_LETTERS, "")),
+    declaring(extra_binding=(DEAD, EXCHANGE, "#")), declare_with_a_typo,
 ], ids=lambda value: getattr(value, "__name__", repr(value)))
 def test_16_exercise_2_wrong_pipelines(capsys, clean, declare_pipeline):
     checks.check_pipeline_topology(declare_pipeline)
@@ -195,6 +212,12 @@ def test_16_exercise_2_each_wrong_kind_is_named(capsys, clean):
         (declaring(work_arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": DEAD}),
          "rejects goes to the exchange ''"),
         (declare_differently_the_second_time, "The second call of declare_pipeline failed (the first worked"),
+        (declaring(retry_ttls=(0.5, 1.0)), "an integer of milliseconds"),
+        (declare_with_a_typo, "declare_pipeline raised NameError"),
+        (declaring(work_arguments={"x-dead-letter-exchange": DEAD_LETTERS, "x-message-ttl": 60000}),
+         "'pipeline.work' has x-message-ttl"),
+        (declaring(extra_binding=("pipeline.retry.1", EXCHANGE, "jobs.*")), "also routes jobs to pipeline.retry.1"),
+        (declaring(extra_binding=(WORK, DEAD_LETTERS, "")), "'pipeline.work' is also bound to pipeline.dlx"),
     ]
     for declare_pipeline, expected in cases:
         checks.check_pipeline_topology(declare_pipeline)
@@ -265,6 +288,7 @@ PUBLISH_RETRY = 'ch.basic_publish(exchange="", routing_key=target, body=body, pr
 ACK = "ch.basic_ack(delivery_tag=method.delivery_tag)"
 REJECT = "ch.basic_reject(delivery_tag=method.delivery_tag, requeue=False)"
 PERSISTENT_RESULT = "result = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,"
+COPY_ROUTE = "correlation_id=properties.correlation_id, reply_to=properties.reply_to,"
 PERSISTENT_RETRY = "retry = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,"
 WRONG_WORKERS = [
     consume_left_empty, None, consume_of_lesson_03, consume_requeue_failures,
@@ -288,6 +312,12 @@ WRONG_WORKERS = [
     changed("consume_requeue_poison", (REJECT, "ch.basic_nack(delivery_tag=method.delivery_tag, requeue=True)")),
     changed("consume_drop_poison", (REJECT, ACK)),
     changed("consume_park_poison", ("except ValueError:", "except ArithmeticError:")),
+    changed("consume_no_ack_after_result", (f"properties=result)\n        {ACK}", "properties=result)")),
+    changed("consume_retry_without_reply_to", (COPY_ROUTE, "correlation_id=properties.correlation_id,")),
+    changed("consume_retry_without_correlation_id", (COPY_ROUTE, "reply_to=properties.reply_to,")),
+    changed("consume_with_start_consuming", ("on_message_callback=on_message)",
+                                             "on_message_callback=on_message)\n    channel.start_consuming()")),
+    changed("consume_with_a_notebook_name", ("routing_key=properties.reply_to,", "routing_key=RESULTS,")),
 ]
 
 
@@ -305,6 +335,9 @@ WHY = {
     "consume_result_without_correlation": "correlation id None", "consume_result_to_the_sample_queue": "went to 'pipeline.results'",
     "consume_transient_result": "results are transient", "consume_requeue_poison": "delivered again and again",
     "consume_drop_poison": "acknowledged and is gone", "consume_park_poison": "catch it and reject",
+    "consume_no_ack_after_result": "never acknowledged it", "consume_retry_without_reply_to": "lost its reply_to",
+    "consume_retry_without_correlation_id": "came back from a retry tier", "consume_with_start_consuming": "start_consuming",
+    "consume_with_a_notebook_name": "write the queue names out",
 }
 
 
