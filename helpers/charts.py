@@ -7,6 +7,7 @@ Introduced in lesson 02 (``plot_queue_depth``) and lesson 03 (most others; ``plo
 """
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 FIGSIZE = (9, 4)
 
@@ -61,10 +62,15 @@ def plot_queue_depth(frame, title="Queue depth", ax=None, ready=None):
     return ax
 
 
-def plot_rates(frame, title="Message rates", ax=None):
-    """Publish, deliver and ack rates over time (messages per second), from a QueueSampler frame."""
+def plot_rates(frame, title="Message rates", ax=None, gap=3.0):
+    """Publish, deliver and ack rates over time (messages per second), from a QueueSampler frame.
+    The lines break where no sample came for more than ``gap`` seconds (the broker did not answer)."""
     ax = _axes(ax)
     totals = frame.groupby("seconds")[["publish_rate", "deliver_rate", "ack_rate"]].sum()
+    times = list(totals.index)
+    breaks = [(before + after) / 2 for before, after in zip(times, times[1:]) if after - before > gap]
+    if breaks:
+        totals = pd.concat([totals, pd.DataFrame(index=breaks, columns=totals.columns, dtype=float)]).sort_index()
     for column, label in [("publish_rate", "published"), ("deliver_rate", "delivered"), ("ack_rate", "acknowledged")]:
         ax.plot(totals.index, totals[column], marker=".", label=label)
     ax.set(title=title, xlabel="time since start (s)", ylabel="messages per second")
