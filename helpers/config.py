@@ -16,6 +16,8 @@ BROKER_BACKEND         force a backend: docker, local, existing    chosen (broke
 BROKER_STATE_DIR       the local node's data and logs              .broker/
 PROMETHEUS_SERVER_URL  the course's own Prometheus server          http://127.0.0.1:9090
 PROMETHEUS_STATE_DIR   that server's data                          .prometheus/
+COURSE_CLASSROOM       a workshop's class: checks record outcomes  unset (off)
+BROKER_LISTEN          the address the course's broker listens on  127.0.0.1 (this machine only)
 =====================  ==========================================  ================
 
 Introduced in lesson 00.
@@ -123,3 +125,13 @@ def settings():
         user=user,
         password=password,
     )
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def broker_listen():
+    """The address the course's broker (local node or Docker) listens on: this machine only
+    (127.0.0.1) unless ``BROKER_LISTEN`` says otherwise, e.g. 0.0.0.0 for a workshop's room
+    (docs/WORKSHOP.md)."""
+    return (env("BROKER_LISTEN") or "127.0.0.1").strip()

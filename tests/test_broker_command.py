@@ -164,3 +164,28 @@ def test_settings_in_dotenv_reach_the_broker_command(monkeypatch, tmp_path):
     backend, why = broker.choose_backend()
     assert (backend.name, why) == ("local", "BROKER_BACKEND=local")
     assert backend.state == (tmp_path / "node").resolve()
+
+
+def test_the_broker_opens_to_the_network_only_when_asked_and_never_with_the_default_password(monkeypatch):
+    monkeypatch.delenv("BROKER_LISTEN", raising=False)
+    assert broker.check_listen_address() is None   # this machine only: nothing to warn about
+    monkeypatch.setenv("BROKER_LISTEN", "0.0.0.0")
+    monkeypatch.setenv("AMQP_URL", "amqp://devuser:devpassword@localhost:5672/")
+    with pytest.raises(CourseError, match="Set RABBITMQ_PASSWORD"):
+        broker.check_listen_address()
+    monkeypatch.setenv("AMQP_URL", "amqp://devuser:a-password-of-its-own@localhost:5672/")
+    warning = broker.check_listen_address()
+    assert "listens on 0.0.0.0" in warning and "5672" in warning and "15672" in warning
+
+
+def test_the_local_node_listens_where_broker_listen_says(monkeypatch, tmp_path):
+    for listen, expected in ((None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")):
+        if listen is None:
+            monkeypatch.delenv("BROKER_LISTEN", raising=False)
+        else:
+            monkeypatch.setenv("BROKER_LISTEN", listen)
+        node = broker.LocalNode(state=tmp_path / "node")
+        node.environment()
+        written = (tmp_path / "node" / "conf.d" / "90-local-node.conf").read_text()
+        assert f"listeners.tcp.1 = {expected}:" in written
+        assert f"management.tcp.ip = {expected}\n" in written and f"prometheus.tcp.ip = {expected}\n" in written

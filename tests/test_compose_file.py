@@ -73,7 +73,8 @@ def test_image_is_official_rabbitmq_4_management(service):
 def host_ip(port):
     if isinstance(port, dict):
         return port.get("host_ip")
-    parts = str(port).split(":")
+    text = re.sub(r"\$\{BROKER_LISTEN:-([^}]*)\}", r"\1", str(port))  # as Compose reads it with BROKER_LISTEN unset
+    parts = text.split(":")
     return parts[0] if len(parts) == 3 else None  # "HOST_IP:HOST_PORT:CONTAINER_PORT"
 
 

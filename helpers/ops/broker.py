@@ -33,7 +33,7 @@ from pathlib import Path
 
 from urllib.parse import quote
 
-from ..config import PROJECT_DIR, Settings, env, login_source, settings
+from ..config import DEFAULT_PASSWORD, LOOPBACK, PROJECT_DIR, Settings, broker_listen, env, login_source, settings
 from . import system_packages
 from ..errors import CourseError
 from ..waiting import wait_until
@@ -324,12 +324,14 @@ class LocalNode:
         if not course_conf.is_symlink():
             course_conf.unlink(missing_ok=True)
             course_conf.symlink_to(CONFIG_FILE)
+        listen = broker_listen()
         (conf_dir / "90-local-node.conf").write_text(
-            "# Written by helpers/ops/broker.py: the local node listens on this machine only.\n"
-            f"listeners.tcp.1 = 127.0.0.1:{ports['AMQP']}\n"
-            "management.tcp.ip = 127.0.0.1\n"
+            "# Written by helpers/ops/broker.py: the local node listens on this machine only, unless\n"
+            "# BROKER_LISTEN says otherwise (a workshop's room, docs/WORKSHOP.md).\n"
+            f"listeners.tcp.1 = {listen}:{ports['AMQP']}\n"
+            f"management.tcp.ip = {listen}\n"
             f"management.tcp.port = {ports['management UI/API']}\n"
-            "prometheus.tcp.ip = 127.0.0.1\n"
+            f"prometheus.tcp.ip = {listen}\n"
             f"prometheus.tcp.port = {ports['Prometheus']}\n"
         )
         current = self.current
@@ -487,15 +489,35 @@ def describe_access():
     )
 
 
+def check_listen_address():
+    """The broker may listen beyond this machine (``BROKER_LISTEN``) only with an administrator
+    password of its own: the course's default one is in every copy of the course. Returns the
+    warning to print when it is open to the network, else None."""
+    listen, current = broker_listen(), settings()
+    if listen in LOOPBACK:
+        return None
+    if current.password == DEFAULT_PASSWORD:
+        raise CourseError(f"BROKER_LISTEN={listen} would open the broker to the network while its administrator "
+                          f"{current.user} has the course's default password, which every copy of the course shows. Set "
+                          "RABBITMQ_PASSWORD in .env first (for a broker that has already started: make reset).")
+    ports = local_ports(current)
+    return (f"Warning: the broker listens on {listen}: anyone who can reach this machine can try to log in, on AMQP port "
+            f"{ports['AMQP']} and the management UI's port {ports['management UI/API']}. Stop it (make down) when "
+            "the workshop ends.")
+
+
 def up(owner=None):
     """Start the course's broker (or use the one running). ``owner``: a process id whose end stops
     a local node this call starts (a test worker's node; `make lab`'s, with the lab)."""
+    warning = check_listen_address()
     backend, why = choose_backend()
     say(f"Broker backend: {backend.name} ({why}).")
     started = time.monotonic()
     backend.up(owner=owner)
     say(f"RabbitMQ {broker_version()} is ready ({time.monotonic() - started:.1f} s).")
     say(describe_access())
+    if warning:
+        say(warning)
     return backend
 
 
