@@ -17,6 +17,7 @@ from ..amqp import connect, queue_counts
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll
+from .progress import record_progress
 
 # How long a count of messages must stand still before a check takes it as final: a copy a learner
 # published right after the others is then counted too.
@@ -58,6 +59,7 @@ def check(function):
         except Exception as error:  # noqa: BLE001 - a check must never end in a traceback
             report(False, "", f"The check could not read your answer ({type(error).__name__}: {error}). "
                               "Re-run the exercise's cells from its first one, then this check.")
+        record_progress(function.__name__, args, _last_run[function.__name__][0])
         return None
 
     checked.is_exercise_check = True

@@ -1,0 +1,123 @@
+"""A workshop on one shared broker (helpers.ops.classroom), on the test worker's real node: thirty
+attendees made, lesson 02 run as three of them in kernels of their own, the board showing exactly
+what they did, one attendee refused on another's vhost, and a reset that leaves the broker as it
+was before the class."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import NATIVE_KERNEL_NAME
+from nbclient import NotebookClient
+
+from helpers.amqp import connect
+from helpers.config import read_dotenv, settings
+from helpers.errors import CourseError
+from helpers.management import ManagementAPI, management_api
+from helpers.ops import classroom
+
+PROJECT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("exercises", PROJECT / "tools" / "exercises.py")
+exercises = importlib.util.module_from_spec(spec)
+sys.modules.setdefault("exercises", exercises)
+spec.loader.exec_module(exercises)
+
+
+def broker_state(api):
+    """What a class must leave as it found it: users, vhosts, permissions, queues."""
+    return {"users": sorted(user["name"] for user in api.get("users")),
+            "vhosts": sorted(vhost["name"] for vhost in api.get("vhosts")),
+            "permissions": sorted((grant["user"], grant["vhost"]) for grant in api.get("permissions")),
+            "queues": sorted((queue["vhost"], queue["name"]) for queue in api.get("queues"))}
+
+
+def lesson_02_as(env_file, monkeypatch, solved):
+    """Run lesson 02 in a kernel started with an attendee's .env: a Run All with nothing typed
+    (each check ❌), then the solutions of the exercises numbered in ``solved`` (each ✅)."""
+    notebook, _ = exercises.solution_edition(nbformat.read(PROJECT / "notebooks" / "02_hello_queue.ipynb", as_version=4))
+    found = exercises.exercises(nbformat.read(PROJECT / "notebooks" / "02_hello_queue.ipynb", as_version=4))
+    kept = len(notebook.cells) - 3 * len(found)   # the Run All; then three cells an exercise done again
+    for number in range(len(found), 0, -1):
+        if number not in solved:
+            del notebook.cells[kept + 3 * (number - 1): kept + 3 * number]
+    with monkeypatch.context() as patched:
+        for key, value in read_dotenv(env_file).items():
+            patched.setenv(key, value)   # the kernel starts with the attendee's settings
+        NotebookClient(notebook, timeout=180, kernel_name=NATIVE_KERNEL_NAME,
+                       resources={"metadata": {"path": str(PROJECT / "notebooks")}}).execute()
+
+
+@pytest.fixture
+def api():
+    api = management_api(timeout=10)
+    before = broker_state(api)
+    yield api
+    classroom.reset("room")
+    assert broker_state(api) == before, "reset left the broker as it was before the class"
+
+
+def test_thirty_attendees_and_the_board_shows_exactly_what_three_of_them_did(api, tmp_path, monkeypatch):
+    people = classroom.create(classroom.attendees_from("room", count=30), "room")
+    folder = classroom.write_files(people, "room", folder=tmp_path)
+    assert len(classroom.class_vhosts(api, "room")) == 30 and len(list(folder.glob("*.env"))) == 30
+    done, stuck, halfway = people[0], people[1], people[2]
+    lesson_02_as(folder / "attendee-01.env", monkeypatch, solved={1, 2})
+    lesson_02_as(folder / "attendee-02.env", monkeypatch, solved=set())
+    lesson_02_as(folder / "attendee-03.env", monkeypatch, solved={1})
+
+    accounts = [vhost["name"] for vhost in classroom.class_vhosts(api, "room")]
+    records = classroom.read_progress(api, accounts)
+    table = classroom.grid(records, classroom.exercise_index(), accounts)
+    exercise_columns = [column for column in table.columns if column != "stuck (min)"]
+    assert table.loc[done.account, ["02.1", "02.2"]].tolist() == ["✅", "✅"]
+    assert table.loc[stuck.account, ["02.1", "02.2"]].tolist() == ["❌", "❌"]
+    assert table.loc[halfway.account, ["02.1", "02.2"]].tolist() == ["✅", "❌"]
+    others = table.drop(index=[done.account, stuck.account, halfway.account])
+    assert (others[exercise_columns] == "").all().all() and (others["stuck (min)"] == 0).all()
+    assert (table[[column for column in exercise_columns if not column.startswith("02.")]] == "").all().all()
+    assert table.loc[done.account, "stuck (min)"] == 0 and table.loc[stuck.account, "stuck (min)"] > 0
+    longest = [line for line in classroom.board_text(table).splitlines() if "stuck longest" in line]
+    assert len(longest) == 1 and longest[0].startswith(stuck.account)
+    assert set(records["attendee"]) == {done.account, stuck.account, halfway.account}   # each recorded as themselves
+    html = classroom.board_html(table)
+    style, row = html.split("</style>")[0], list(table.index).index(stuck.account)
+    assert f"stuck longest: {stuck.account}" in html and "background-color: #f8d7da" in style
+    assert style.count("_row") == len(table.columns) and style.count(f"_row{row}_") == len(table.columns)   # that row only
+    shown = classroom.show_board("room", seconds=0)   # the notebook's board reads the same
+    assert shown.drop(columns="stuck (min)").equals(table.drop(columns="stuck (min)"))
+
+    exported = tmp_path / "results.csv"
+    assert classroom.export(exported, "room") == len(records) == 9   # ❌ ❌ ✅ ✅ | ❌ ❌ | ❌ ❌ ✅: one line each
+    assert exported.read_text().count("attendee-01,02.1,✅") == 1
+
+
+def test_an_attendee_is_refused_on_another_attendees_vhost(api):
+    mine, theirs = classroom.create(classroom.attendees_from("room", count=2), "room")
+    current = settings()
+    own_url = current.amqp_url.split("@")[1].split("/")[0]
+    with connect(url=f"amqp://{mine.account}:{mine.password}@{own_url}/{mine.account}") as connection:
+        assert connection.is_open   # their own vhost: allowed
+    with pytest.raises(CourseError):
+        connect(url=f"amqp://{mine.account}:{mine.password}@{own_url}/{theirs.account}")
+    as_them = ManagementAPI(current.management_url, mine.account, mine.password, vhost=theirs.account)
+    with pytest.raises(CourseError):
+        as_them.queue_list()
+    as_me = ManagementAPI(current.management_url, mine.account, mine.password, vhost=mine.account)
+    assert [vhost["name"] for vhost in as_me.get("vhosts")] == [mine.account]   # the others are not even listed
+    assert as_me.queue_list() == []
+
+
+def test_a_class_that_exists_is_not_made_twice(api):
+    classroom.create(classroom.attendees_from("room", count=1), "room")
+    with pytest.raises(CourseError, match="reset --class room"):
+        classroom.create(classroom.attendees_from("room", count=1), "room")
+
+
+@pytest.mark.parametrize("names, problem", [
+    (["Ada", "ada"], "share the account room-ada"), (["!!!"], "no letter or digit"), ([], "No attendees"),
+])
+def test_names_that_cannot_make_accounts_are_refused(names, problem):
+    with pytest.raises(CourseError, match=problem):
+        classroom.attendees_from("room", names=names)
