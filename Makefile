@@ -17,6 +17,7 @@ help:
 	@echo "make student   only build that edition"
 	@echo "make dashboard a live view of every queue for a demo (60 s; python -m helpers.lab.dashboard --help)"
 	@echo "make benchmark | benchmark-monitoring   measure work distribution / the cost and lag of monitoring"
+	@echo "make benchmark-classroom   time a workshop's classroom: 30 accounts made, the board read, the reset"
 	@echo "make notebooks re-run every lesson to refresh its stored outputs (NB=notebooks/02_*.ipynb for one)"
 
 # The virtual environment, re-made when requirements.txt or pyproject.toml change.
@@ -97,3 +98,8 @@ clean: down
 .PHONY: benchmark-monitoring
 benchmark-monitoring: broker
 	$(BIN)/python benchmarks/sampler_overhead.py
+
+# A workshop's classroom made, its board read and the class reset, timed (benchmarks/CLASSROOM.md).
+.PHONY: benchmark-classroom
+benchmark-classroom: broker
+	$(BIN)/python benchmarks/classroom.py

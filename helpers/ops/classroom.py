@@ -218,26 +218,23 @@ def grid(records, index, accounts, now=None):
     exercises = list(dict.fromkeys(index["exercise"]))
     table = pd.DataFrame("", index=pd.Index(accounts, name="attendee"), columns=exercises)
     stuck = pd.Series(0.0, index=table.index, name="stuck (min)")
-    for account, mine in records.groupby("vhost"):
-        if account not in table.index:
-            continue
-        for exercise, calls in index.groupby("exercise", sort=False):
-            outcomes, first_fail = [], None
-            for call in calls.itertuples():
-                same_key = mine["key"].isna() if pd.isna(call.key) else mine["key"] == call.key
-                tried = mine[(mine["check"] == call.check) & same_key]
-                if tried.empty:
-                    outcomes.append(None)
-                    continue
-                outcomes.append(bool(tried["ok"].iloc[-1]))
-                fails = tried[~tried["ok"].astype(bool)]
-                if not fails.empty and not bool(tried["ok"].iloc[-1]):
-                    first_fail = min(first_fail or fails["time"].iloc[0], fails["time"].iloc[0])
+    # Each check call's last outcome for each attendee, and since when it has failed (if it still does).
+    latest = {}
+    keys = records["key"].fillna("").astype(str)
+    for (account, check, key), rows in records.groupby([records["vhost"], records["check"], keys], sort=False):
+        ok = rows["ok"].astype(bool)
+        latest[account, check, key] = (bool(ok.iloc[-1]), None if ok.iloc[-1] else rows["time"][~ok].iloc[0])
+    calls = {exercise: [(row.check, "" if pd.isna(row.key) else row.key) for row in rows.itertuples()]
+             for exercise, rows in index.groupby("exercise", sort=False)}
+    for account in table.index:
+        for exercise, checks in calls.items():
+            outcomes = [latest.get((account, check, key)) for check, key in checks]
             if all(outcome is None for outcome in outcomes):
                 continue
-            table.loc[account, exercise] = "✅" if all(outcome is True for outcome in outcomes) else "❌"
-            if first_fail is not None:
-                stuck[account] = max(stuck[account], round((now - first_fail) / 60, 1))
+            table.loc[account, exercise] = "✅" if all(outcome and outcome[0] for outcome in outcomes) else "❌"
+            failing = [outcome[1] for outcome in outcomes if outcome and outcome[1] is not None]
+            if failing:
+                stuck[account] = max(stuck[account], round((now - min(failing)) / 60, 1))
     table["stuck (min)"] = stuck
     return table
 
