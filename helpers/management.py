@@ -48,6 +48,11 @@ class ManagementAPI:
         except requests.exceptions.Timeout:
             raise CourseError(f"The management API at {self.url} did not answer within {self.timeout:g} s.") from None
         if response.status_code == 401:
+            reason = _reason_of(response)
+            if reason.startswith("Not ") and reason.endswith(" user"):   # logged in, without the tag this needs
+                raise CourseError(f"The management API refused {method} {path} to user '{self.session.auth[0]}': "
+                                  f"\"{reason}\", the account lacks the tag this needs. On a workshop's shared broker, "
+                                  "this part is the instructor's to show (docs/WORKSHOP.md).")
             raise CourseError(
                 f"The management API at {self.url} refused the login for user '{self.session.auth[0]}'. "
                 "Check RABBITMQ_USER / RABBITMQ_PASSWORD (or AMQP_URL); the course's defaults are devuser / devpassword."
@@ -323,6 +328,14 @@ class ManagementAPI:
             return queue if queue and seen == expected else None
 
         return wait_until(reached, f"queue '{name}' to reach {expected}", timeout=timeout, interval=0.25, seen=lambda: seen)
+
+
+def _reason_of(response):
+    """The ``reason`` of an error answer from the management API, or ""."""
+    try:
+        return str(response.json().get("reason", ""))
+    except ValueError:
+        return ""
 
 
 def management_api(timeout=5.0, current=None):

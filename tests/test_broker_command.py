@@ -174,6 +174,7 @@ def test_the_broker_opens_to_the_network_only_when_asked_and_never_with_the_defa
     with pytest.raises(CourseError, match="Set RABBITMQ_PASSWORD"):
         broker.check_listen_address()
     monkeypatch.setenv("AMQP_URL", "amqp://devuser:a-password-of-its-own@localhost:5672/")
+    monkeypatch.setenv("MANAGEMENT_URL", "http://localhost:15672")
     warning = broker.check_listen_address()
     assert "listens on 0.0.0.0" in warning and "5672" in warning and "15672" in warning
 

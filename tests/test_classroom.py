@@ -12,11 +12,12 @@ import pytest
 from jupyter_client.kernelspec import NATIVE_KERNEL_NAME
 from nbclient import NotebookClient
 
-from helpers.amqp import connect
+from helpers.amqp import connect, publish
 from helpers.config import read_dotenv, settings
 from helpers.errors import CourseError
 from helpers.management import ManagementAPI, management_api
-from helpers.ops import classroom
+from helpers.ops import broker, classroom, prometheus
+from helpers.waiting import wait_until
 
 PROJECT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("exercises", PROJECT / "tools" / "exercises.py")
@@ -121,3 +122,42 @@ def test_a_class_that_exists_is_not_made_twice(api):
 def test_names_that_cannot_make_accounts_are_refused(names, problem):
     with pytest.raises(CourseError, match=problem):
         classroom.attendees_from("room", names=names)
+
+
+def test_an_attendee_sets_policies_in_their_own_vhost_and_is_told_why_the_node_is_not_theirs(api):
+    (me,) = classroom.create(classroom.attendees_from("room", count=1), "room")
+    as_me = ManagementAPI(settings().management_url, me.account, me.password, vhost=me.account)
+    assert {policy["name"] for policy in as_me.get(as_me.vhost_path("policies"))} == set(broker.COURSE_POLICIES)
+    as_me.put(as_me.vhost_path("policies", "mine"),   # lessons 09 and 15 set policies of their own
+              {"pattern": "^mine$", "apply-to": "queues", "definition": {"max-length": 5}})
+    with pytest.raises(CourseError, match="lacks the tag this needs"):
+        as_me.get("nodes")   # not a refused login: the account logged in
+
+
+def test_an_attendee_never_restarts_or_reconfigures_the_shared_broker(monkeypatch):
+    monkeypatch.setenv("COURSE_CLASSROOM", "room")
+    with pytest.raises(CourseError, match="the whole room shares"):
+        broker.restart()
+    with pytest.raises(CourseError, match="the whole room shares"):
+        broker.shut_down()
+    for change in (lambda: broker.changed_settings(consumer_timeout=5000), broker.memory_alarm):
+        with pytest.raises(CourseError, match="the whole room shares"):
+            with change():
+                pass
+
+
+def test_prometheus_depths_are_those_of_the_course_vhost_when_others_have_the_same_queue(api):
+    (other,) = classroom.create(classroom.attendees_from("room", count=1), "room")
+    address = settings().amqp_url.split("@")[1].split("/")[0]
+    try:
+        for url, count in ((None, 1), (f"amqp://{other.account}:{other.password}@{address}/{other.account}", 3)):
+            with connect(url=url) as connection:
+                channel = connection.channel()
+                channel.queue_declare("twin", durable=True)
+                for number in range(count):
+                    publish(channel, "twin", f"message {number}", persistent=True)
+        wait_until(lambda: prometheus.queue_depths().get("twin") == 1, "Prometheus to show the course vhost's twin",
+                   timeout=20, seen=lambda: prometheus.queue_depths().get("twin"))
+    finally:
+        with connect() as connection:
+            connection.channel().queue_delete("twin")

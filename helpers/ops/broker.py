@@ -542,8 +542,17 @@ def down():
     say(f"Broker stopped ({backend.name}).")
 
 
+def not_in_a_classroom(action):
+    """A workshop's attendee (``COURSE_CLASSROOM`` set) never stops, restarts or reconfigures the
+    broker: the whole room shares it. One sentence instead."""
+    if env("COURSE_CLASSROOM"):
+        raise CourseError(f"This cell would {action} the broker, which the whole room shares in this workshop: it is "
+                          "the instructor's to show on their screen (docs/WORKSHOP.md). Go on with the next section.")
+
+
 def restart():
     """Restart the broker for real (lesson 06 shows what survives), and wait until it is ready."""
+    not_in_a_classroom("restart")
     backend, _ = choose_backend()
     started = time.monotonic()
     backend.restart()
@@ -554,6 +563,8 @@ def restart():
 def _course_backend(action):
     """The backend of a broker the course started; one the course did not start gets a one-line
     refusal instead (``action`` says what was refused: "stop", "change the settings of"...)."""
+    if action not in ("read the settings of", "read the log of"):   # every other action changes the broker
+        not_in_a_classroom(action)
     backend, _ = choose_backend()
     if backend.name == "existing":
         backend._not_ours(action)

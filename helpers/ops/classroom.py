@@ -10,9 +10,10 @@ exercises for the instructor, and a reset that leaves the broker as it was.
 
 The instructor runs it with the broker's administrator account: the course's settings
 (``AMQP_URL``, ``MANAGEMENT_URL``; the course's broker is set up with ``devuser`` as administrator).
-``create`` makes, for each attendee, a user with a generated password (tag ``management``: the
-management UI and API show them their own vhost and nothing else) and a vhost of the same name,
-with permissions on that vhost only; the vhost is tagged ``course-classroom`` and described with
+``create`` makes, for each attendee, a user with a generated password (tag ``policymaker``: the
+management UI and API show them their own vhost and nothing else, and they may set policies
+there, as lessons 09 and 15 do) and a vhost of the same name, with permissions on that vhost
+only and the course's policies; the vhost is tagged ``course-classroom`` and described with
 the class's name, which is how ``board`` and ``reset`` find the class. It writes
 ``classroom/<class>/<attendee>.env`` (the attendee copies it to ``.env`` at the top of the course:
 every lesson then runs in their vhost, and their checks record their outcomes there,
@@ -41,6 +42,7 @@ from ..checks.progress import PROGRESS_QUEUE
 from ..config import PROJECT_DIR, settings
 from ..errors import CourseError
 from ..management import management_api
+from .broker import COURSE_POLICIES
 
 TAG = "course-classroom"
 FOLDER = PROJECT_DIR / "classroom"
@@ -118,10 +120,12 @@ def create(people, class_name, api=None, admin=None):
         person.password = _password()
         vhost = quote(person.account, safe="")
         api.put(f"vhosts/{vhost}", {"description": f"course classroom {class_name}: {person.name}", "tags": TAG})
-        api.put(f"users/{quote(person.account, safe='')}", {"password": person.password, "tags": "management"})
+        api.put(f"users/{quote(person.account, safe='')}", {"password": person.password, "tags": "policymaker"})
         for user in (person.account, admin):
             api.put(f"permissions/{vhost}/{quote(user, safe='')}",
                     {"configure": everything, "write": everything, "read": everything})
+        for name, policy in COURSE_POLICIES.items():   # as the course's own vhost has them (lesson 09)
+            api.put(f"policies/{vhost}/{quote(name, safe='')}", policy)
     return people
 
 
@@ -240,16 +244,21 @@ def grid(records, index, accounts, now=None):
 
 
 def board_text(table):
-    """The grid as text for a terminal, the attendee stuck longest marked."""
-    shown = table.copy()
-    longest = shown["stuck (min)"].idxmax() if len(shown) and shown["stuck (min)"].max() > 0 else None
-    shown["stuck (min)"] = [f"{value:g}" if value else "" for value in shown["stuck (min)"]]
-    shown[""] = ["◀ stuck longest" if attendee == longest else "" for attendee in shown.index]
-    done = (table.drop(columns="stuck (min)") == "✅").sum().sum()
+    """The grid as text for a terminal: one column a lesson, one mark an exercise (✓ done, ✗ tried
+    and not yet, · not tried), so that 17 lessons fit a projector's width; the attendee stuck
+    longest marked."""
     marks = {"✅": "✓", "❌": "✗", "": "·"}   # one column wide in every terminal, unlike the emoji
     exercises = [column for column in table.columns if column != "stuck (min)"]
-    shown[exercises] = shown[exercises].apply(lambda column: column.map(marks))
-    return f"{len(table)} attendees, {done} exercises done (✓ done, ✗ not yet)\n" + shown.to_string()
+    lessons = list(dict.fromkeys(column.split(".")[0] for column in exercises))
+    shown = pd.DataFrame({lesson: ["".join(marks[table.loc[attendee, column]] for column in exercises
+                                           if column.startswith(f"{lesson}."))
+                                   for attendee in table.index] for lesson in lessons}, index=table.index)
+    longest = table["stuck (min)"].idxmax() if len(table) and table["stuck (min)"].max() > 0 else None
+    shown["stuck (min)"] = [f"{value:g}" if value else "" for value in table["stuck (min)"]]
+    shown[""] = ["◀ stuck longest" if attendee == longest else "" for attendee in table.index]
+    done = (table[exercises] == "✅").sum().sum()
+    return (f"{len(table)} attendees, {done} exercises done; a column a lesson, a mark an exercise: "
+            f"✓ done, ✗ not yet, · not tried\n" + shown.to_string())
 
 
 def refreshed_grids(class_name=None, seconds=3 * 3600, every=2.0):

@@ -85,7 +85,8 @@ def queue_depths(url=None):
 
     ``/metrics/detailed?family=queue_coarse_metrics`` (RabbitMQ 3.10+) names the series
     ``rabbitmq_detailed_queue_messages``; ``/metrics/per-object`` names it
-    ``rabbitmq_queue_messages``. The first that answers with queue labels is used.
+    ``rabbitmq_queue_messages``. The first that answers with queue labels is used; only the queues
+    of the course's vhost (the settings') count.
     """
     for path, name in [("/metrics/detailed?family=queue_coarse_metrics", "rabbitmq_detailed_queue_messages"),
                        ("/metrics/per-object", "rabbitmq_queue_messages")]:
@@ -94,7 +95,9 @@ def queue_depths(url=None):
         except CourseError:
             continue
         if any("queue" in labels for labels, _ in found):
-            return {labels["queue"]: int(value) for labels, value in found if "queue" in labels}
+            vhost = settings().vhost   # a shared broker serves other vhosts' queues of the same names
+            return {labels["queue"]: int(value) for labels, value in found
+                    if "queue" in labels and labels.get("vhost", vhost) == vhost}
     return {}
 
 
