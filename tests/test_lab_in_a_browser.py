@@ -57,6 +57,15 @@ def page(request):
             browser.close()
 
 
+def group_alive(group):
+    """Whether any process of the process group ``group`` still exists."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 class Lab:
     """`make <target>` serving a copy of the lessons; ``address`` is the one it printed."""
 
@@ -100,13 +109,18 @@ class Lab:
         return "\n".join(self.lines)
 
     def stop(self):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+        """End the whole session's process group (make, its shell, JupyterLab), not only make:
+        make ends at once on SIGTERM, and a JupyterLab still shutting down its kernels was left
+        running when only make was waited for. SIGKILL after 20 s; its kernels end with it."""
+        group = self.process.pid
+        for sent, patience in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
             try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+                os.killpg(group, sent)
+            except ProcessLookupError:
+                break
+            if poll(lambda: self.process.poll() is not None and not group_alive(group), patience, interval=0.2):
+                break
+        self.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
