@@ -20,7 +20,7 @@ from helpers import checks
 from helpers.amqp import connect
 from helpers.lab import capstone
 from helpers.lab.capstone import DEAD, DEAD_LETTERS, EXCHANGE, PARKED, QUEUES, RESULTS, WORK
-from exercise_support import fresh, said, verdict
+from exercise_support import consume_right, fresh, said, verdict
 
 
 @pytest.fixture
@@ -240,16 +240,6 @@ def consume_left_empty(channel, queue, do_job):
     ...
 
 
-def consume_of_lesson_03(channel, queue, do_job):
-    channel.basic_qos(prefetch_count=1)
-
-    def on_message(ch, method, properties, body):
-        do_job(body)
-        ch.basic_ack(delivery_tag=method.delivery_tag)
-
-    channel.basic_consume(queue=queue, on_message_callback=on_message)
-
-
 def consume_requeue_failures(channel, queue, do_job):
     channel.basic_qos(prefetch_count=1)
 
@@ -291,7 +281,7 @@ PERSISTENT_RESULT = "result = pika.BasicProperties(delivery_mode=pika.DeliveryMo
 COPY_ROUTE = "correlation_id=properties.correlation_id, reply_to=properties.reply_to,"
 PERSISTENT_RETRY = "retry = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,"
 WRONG_WORKERS = [
-    consume_left_empty, None, consume_of_lesson_03, consume_requeue_failures,
+    consume_left_empty, None, consume_right, consume_requeue_failures,   # consume_right: lesson 03's worker
     changed("consume_prefetch_0", ("prefetch_count=1", "prefetch_count=0")),
     changed("consume_prefetch_10", ("prefetch_count=1", "prefetch_count=10")),
     changed("consume_auto_ack", ("on_message_callback=on_message)", "on_message_callback=on_message, auto_ack=True)")),
@@ -324,7 +314,7 @@ WRONG_WORKERS = [
 # What the check must say to each: the mistake it names.
 WHY = {
     "consume_left_empty": "could not run your function", "None": "should be your worker function",
-    "consume_of_lesson_03": "JobFailed", "consume_requeue_failures": "answered a failed job with basic_nack",
+    "consume_right": "JobFailed", "consume_requeue_failures": "answered a failed job with basic_nack",
     "consume_prefetch_0": "prefetch of no limit (0)", "consume_prefetch_10": "prefetch of 10", "consume_auto_ack": "auto_ack",
     "consume_retry_at_once": "published to: pipeline.work → pipeline.work → pipeline.parked",
     "consume_park_at_once": "published to: pipeline.parked;",
