@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from helpers.amqp import connect, publish  # noqa: E402
-from helpers.checks.progress import PROGRESS_LIMIT, PROGRESS_QUEUE  # noqa: E402
+from helpers.checks.progress import PROGRESS_QUEUE, declare_progress_queue, progress_record  # noqa: E402
 from helpers.config import settings  # noqa: E402
 from helpers.management import management_api  # noqa: E402
 from helpers.ops import classroom  # noqa: E402
@@ -40,11 +40,10 @@ def fill_progress(people, index, exercises):
         url = current.amqp_url.rsplit("/", 1)[0] + f"/{person.account}"
         with connect(url=url, name="benchmark") as connection:
             channel = connection.channel()
-            channel.queue_declare(PROGRESS_QUEUE, durable=True, arguments={"x-max-length": PROGRESS_LIMIT})
+            declare_progress_queue(channel)
             for position, call in enumerate(calls.itertuples()):
-                record = {"class": CLASS, "attendee": person.account, "check": call.check,
-                          "key": None if call.key != call.key else call.key, "ok": (number + position) % 3 != 0,
-                          "time": time.time()}
+                args = [] if call.key != call.key else [call.key]   # a check's first argument, when it names one
+                record = progress_record(call.check, args, (number + position) % 3 != 0, CLASS, person.account)
                 publish(channel, PROGRESS_QUEUE, record, persistent=True)
 
 

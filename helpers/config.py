@@ -17,6 +17,8 @@ BROKER_STATE_DIR       the local node's data and logs              .broker/
 PROMETHEUS_SERVER_URL  the course's own Prometheus server          http://127.0.0.1:9090
 PROMETHEUS_STATE_DIR   that server's data                          .prometheus/
 COURSE_CLASSROOM       a workshop's class: checks record outcomes  unset (off)
+CLASSROOM_AMQP_URL     the room's broker, while a lesson runs on   set by the lesson
+                       the attendee's own node (ops/own_node.py)
 BROKER_LISTEN          the address the course's broker listens on  127.0.0.1 (this machine only)
 =====================  ==========================================  ================
 

@@ -70,12 +70,20 @@ class Lesson:
         return self.new_channel()
 
 
-def start_lesson(queues=(), exchanges=(), name="lesson"):
-    """Connect (or fail fast), clean the lesson's queues and exchanges, and say which broker this is."""
+def start_lesson(queues=(), exchanges=(), name="lesson", own_broker=None, own_broker_required=True):
+    """Connect (or fail fast), clean the lesson's queues and exchanges, and say which broker this is.
+
+    ``own_broker``: what the lesson does to its broker ("restarts its broker"). In a workshop on a
+    shared broker such a lesson runs on a node of the attendee's own (helpers/ops/own_node.py);
+    with ``own_broker_required=False`` it goes on on the room's broker where no node can start."""
     from .charts import use_course_style
 
     show_course_errors_briefly()
     use_course_style()
+    if own_broker:
+        from .ops.own_node import use_own_node
+
+        use_own_node(own_broker, required=own_broker_required)
     connection = connect(name=name)
     api = management_api()
     version = api.overview().get("rabbitmq_version", "?")

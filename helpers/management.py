@@ -85,9 +85,9 @@ class ManagementAPI:
                 return None
             raise
 
-    def vhost_path(self, kind, name=None):
-        """``queues/%2F`` or ``queues/%2F/<name>``: the API path of an object in our vhost."""
-        path = f"{kind}/{_quote(self.vhost)}"
+    def vhost_path(self, kind, name=None, vhost=None):
+        """``queues/%2F`` or ``queues/%2F/<name>``: the API path of an object in our vhost (or ``vhost``)."""
+        path = f"{kind}/{_quote(self.vhost if vhost is None else vhost)}"
         return path if name is None else f"{path}/{_quote(name)}"
 
     # -- what is on the broker -----------------------------------------------------------
@@ -258,15 +258,16 @@ class ManagementAPI:
             })
         return pd.DataFrame(frame, columns=columns)
 
-    def peek(self, queue, count=100):
+    def peek(self, queue, count=100, vhost=None):
         """The messages at the head of ``queue`` without taking them: one dict each with ``text``,
         ``exchange``, ``routing_key``, ``delivery_mode`` (2 = persistent) and ``headers``.
+        ``vhost``: another vhost than the API's own (a workshop's board reads each attendee's).
 
         The broker hands them out and puts them back where they were (marked redelivered): for
         looking, in checks and lessons; a program consumes. Introduced in lesson 02.
         """
         body = {"count": count, "ackmode": "ack_requeue_true", "encoding": "auto", "truncate": 50000}
-        rows = self.request("POST", self.vhost_path("queues", queue) + "/get", json=body) or []
+        rows = self.request("POST", self.vhost_path("queues", queue, vhost) + "/get", json=body) or []
         return [{"text": row.get("payload", ""), "exchange": row.get("exchange", ""), "routing_key": row.get("routing_key", ""),
                  "delivery_mode": (row.get("properties") or {}).get("delivery_mode", 1),
                  "headers": (row.get("properties") or {}).get("headers", {}) or {}} for row in rows]

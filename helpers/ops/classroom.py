@@ -38,7 +38,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import nbformat
 import pandas as pd
 
-from ..checks.progress import PROGRESS_QUEUE
+from ..checks.progress import PROGRESS_LIMIT, PROGRESS_QUEUE
 from ..config import PROJECT_DIR, settings
 from ..errors import CourseError
 from ..management import management_api
@@ -198,15 +198,13 @@ def read_progress(api, vhosts):
     management API and left in place, as a DataFrame sorted by time."""
     records = []
     for vhost in vhosts:
-        path = f"queues/{quote(vhost, safe='')}/{quote(PROGRESS_QUEUE, safe='')}/get"
-        body = {"count": 100000, "ackmode": "ack_requeue_true", "encoding": "auto", "truncate": 5000}
         try:
-            messages = api.post(path, body) or []
+            messages = api.peek(PROGRESS_QUEUE, count=PROGRESS_LIMIT, vhost=vhost)
         except CourseError:
             continue  # no check run there yet: no queue
         for message in messages:
             try:
-                record = json.loads(message.get("payload", ""))
+                record = json.loads(message["text"])
             except ValueError:
                 continue
             records.append({**record, "vhost": vhost})

@@ -1,0 +1,84 @@
+"""A lesson that operates its broker, run by a workshop's attendee (helpers/ops/own_node.py): on a
+node of the attendee's own where one can start, its checks still on the room's board, the room's
+broker never restarted; in one sentence where none can."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import NATIVE_KERNEL_NAME
+from nbclient import NotebookClient
+
+from helpers.config import read_dotenv, settings
+from helpers.errors import CourseError
+from helpers.management import management_api
+from helpers.ops import broker, classroom, own_node
+from helpers.waiting import wait_until
+
+PROJECT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("exercises", PROJECT / "tools" / "exercises.py")
+exercises = importlib.util.module_from_spec(spec)
+sys.modules.setdefault("exercises", exercises)
+spec.loader.exec_module(exercises)
+
+
+def no_rabbitmq_package():
+    raise CourseError("No Docker engine and no RabbitMQ package here.")
+
+
+def test_outside_a_workshop_a_lesson_stays_on_the_course_broker(monkeypatch):
+    monkeypatch.delenv("COURSE_CLASSROOM", raising=False)
+    before = settings()
+    assert own_node.use_own_node("restarts its broker") is None
+    assert settings() == before and not own_node.on_own_node()
+
+
+def test_where_no_node_can_start_one_sentence_says_so_and_the_shared_broker_is_never_restarted(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_CLASSROOM", "room")
+    monkeypatch.setattr(broker, "install_server_package", no_rabbitmq_package)
+    before = settings()
+    with pytest.raises(CourseError) as refused:
+        own_node.use_own_node("restarts its broker")
+    message = str(refused.value)
+    assert message.startswith("This lesson restarts its broker") and broker.install_command() in message
+    assert message.endswith("go on with the next lesson.") and message.count(". ") == 0   # one sentence
+
+    assert own_node.use_own_node("restarts its broker in the fault drill", required=False) is None
+    said = capsys.readouterr().out
+    assert "the drill is the instructor's to show" in said and said.count(". ") == 0
+    assert settings() == before
+    with pytest.raises(CourseError, match="the whole room shares"):
+        broker.restart()
+
+
+@pytest.fixture
+def room():
+    """A class of one on the test worker's node (the room's broker); deleted after."""
+    (attendee,) = classroom.create(classroom.attendees_from("own", count=1), "own")
+    yield attendee
+    classroom.reset("own")
+
+
+def test_lesson_06_runs_on_the_attendees_own_node_and_the_board_shows_its_exercises(room, tmp_path, monkeypatch):
+    folder = classroom.write_files([room], "own", folder=tmp_path)
+    api = management_api(timeout=10)
+    room_node = broker.LocalNode().pid()
+    notebook, _ = exercises.solution_edition(nbformat.read(PROJECT / "notebooks" / "06_durability.ipynb", as_version=4))
+    with monkeypatch.context() as patched:
+        for key, value in read_dotenv(folder / "attendee-01.env").items():
+            patched.setenv(key, value)   # the kernel starts with the attendee's settings
+        own = broker.settings_on_ports(settings().amqp_port + own_node.PORT_SHIFT, 0, 0)
+        NotebookClient(notebook, timeout=300, kernel_name=NATIVE_KERNEL_NAME,
+                       resources={"metadata": {"path": str(PROJECT / "notebooks")}}).execute()
+    said = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
+    assert f"it runs on a broker of your own, started here on port {own.amqp_port}" in said
+
+    assert broker.LocalNode().pid() == room_node, "the room's broker was not restarted"
+    records = classroom.read_progress(api, [room.account])
+    table = classroom.grid(records, classroom.exercise_index(), [room.account])
+    assert table.loc[room.account, ["06.1", "06.2"]].tolist() == ["✅", "✅"]
+    assert not [queue["name"] for queue in api.get(f"queues/{room.account}") if queue["name"] != "course.progress"]
+    wait_until(lambda: not broker.port_is_open("127.0.0.1", own.amqp_port), "the attendee's node to stop with its kernel",
+               timeout=45)
