@@ -82,3 +82,33 @@ def test_lesson_06_runs_on_the_attendees_own_node_and_the_board_shows_its_exerci
     assert not [queue["name"] for queue in api.get(f"queues/{room.account}") if queue["name"] != "course.progress"]
     wait_until(lambda: not broker.port_is_open("127.0.0.1", own.amqp_port), "the attendee's node to stop with its kernel",
                timeout=45)
+
+
+def test_lesson_16_without_a_node_of_its_own_runs_its_exercises_on_the_room_and_refuses_only_the_drill(room, tmp_path,
+                                                                                                    monkeypatch):
+    folder = classroom.write_files([room], "own", folder=tmp_path)
+    source = nbformat.read(PROJECT / "notebooks" / "16_capstone.ipynb", as_version=4)
+    notebook, _ = exercises.solution_edition(source)
+    found = exercises.exercises(source)
+    drill = next(index for index, cell in enumerate(notebook.cells) if "broker.restart()" in cell.source)
+    solutions = notebook.cells[len(notebook.cells) - 3 * len(found):]
+    no_package = nbformat.v4.new_code_cell(   # a laptop where RabbitMQ cannot be installed
+        "from helpers.errors import CourseError\nfrom helpers.ops import broker\n\n\ndef no_package():\n"
+        "    raise CourseError('No Docker engine and no RabbitMQ package here.')\n\n\n"
+        "broker.install_server_package = no_package")
+    notebook.cells = [no_package, *notebook.cells[:drill + 1], *solutions]
+    with monkeypatch.context() as patched:
+        for key, value in read_dotenv(folder / "attendee-01.env").items():
+            patched.setenv(key, value)
+        NotebookClient(notebook, timeout=300, kernel_name=NATIVE_KERNEL_NAME, allow_errors=True,
+                       resources={"metadata": {"path": str(PROJECT / "notebooks")}}).execute()
+    errors = {index: output for index, cell in enumerate(notebook.cells) for output in cell.get("outputs", [])
+              if output["output_type"] == "error"}
+    assert list(errors) == [drill + 1] and "which the whole room shares" in errors[drill + 1]["evalue"]
+    said = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
+    assert "the exercises run on the room's broker, and the drill is the instructor's to show" in said
+
+    api = management_api(timeout=10)
+    table = classroom.grid(classroom.read_progress(api, [room.account]), classroom.exercise_index(), [room.account])
+    assert table.loc[room.account, ["16.1", "16.2", "16.3"]].tolist() == ["✅", "✅", "✅"]
+    assert not broker.port_is_open("127.0.0.1", settings().amqp_port + own_node.PORT_SHIFT)   # no node of its own

@@ -8,8 +8,8 @@ is shared, so it is never restarted by an attendee. Such a lesson starts with::
 
 Outside a workshop that changes nothing. In one, where this laptop can run a node (the
 ``rabbitmq-server`` package is installed, or can be without asking), the lesson runs on a node of the attendee's own:
-started here on ports of its own (the room's + 1300), with the attendee's login, and stopped when
-the kernel ends. The kernel's settings point at it from then on (its workers and scripts inherit
+started here afresh on ports of its own (the room's + 1300), with the attendee's login, and stopped
+when the kernel ends. The kernel's settings point at it from then on (its workers and scripts inherit
 them), while the checks still record their outcomes on the room's broker for the class board.
 Where this laptop cannot run a node, one sentence says so and what to do: the lesson stops there,
 or, for a lesson whose exercises need no broker of their own (16, ``required=False``), it goes on
@@ -17,6 +17,7 @@ on the room's broker and only the drill's cell is refused.
 """
 
 import os
+import shutil
 
 from ..config import env, settings
 from ..errors import CourseError
@@ -56,7 +57,10 @@ def use_own_node(what, required=True):
     own = broker.settings_on_ports(room.amqp_port + PORT_SHIFT, room.management_port + PORT_SHIFT,
                                    room.prometheus_port + PORT_SHIFT)
     state = broker.state_beside("-own")
-    broker.LocalNode(current=own, state=state).up(owner=os.getpid())
+    node = broker.LocalNode(current=own, state=state)
+    if not node.is_running():   # a new node each time: a later workshop's login is not refused by an old one
+        shutil.rmtree(state / "data", ignore_errors=True)
+    node.up(owner=os.getpid())
     os.environ.update({
         ROOM_URL: room.amqp_url,
         "BROKER_BACKEND": "local",
