@@ -161,3 +161,86 @@ def test_prometheus_depths_are_those_of_the_course_vhost_when_others_have_the_sa
     finally:
         with connect() as connection:
             connection.channel().queue_delete("twin")
+
+
+# -- lessons 00 and 10 as an attendee: node-wide figures they may not see -------------------------
+NODE_WIDE = "the node-wide figures are the instructor's to show"
+
+
+def solution_edition_as(lesson, env_file, monkeypatch):
+    """Run a lesson's solution edition (a Run All with nothing typed, then each exercise with its
+    solution: tools/exercises.py) in a kernel started with an attendee's .env, every cell run even
+    after an error; returns the notebook and the verdict each check cell must print."""
+    notebook, expected = exercises.solution_edition(nbformat.read(PROJECT / "notebooks" / lesson, as_version=4))
+    with monkeypatch.context() as patched:
+        for key, value in read_dotenv(env_file).items():
+            patched.setenv(key, value)
+        NotebookClient(notebook, timeout=180, kernel_name=NATIVE_KERNEL_NAME, allow_errors=True,
+                       resources={"metadata": {"path": str(PROJECT / "notebooks")}}).execute()
+    return notebook, expected
+
+
+def outputs_of(cell):
+    """What a cell showed: its printed text, its results as text, and its errors."""
+    shown = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            shown.append(output.text)
+        elif output.output_type in ("execute_result", "display_data"):
+            shown.append(output.data.get("text/plain", ""))
+        elif output.output_type == "error":
+            shown.append(f"{output.ename}: {output.evalue}")
+    return "".join(shown)
+
+
+def unexpected_errors(notebook):
+    """Each code cell that errored without being meant to (the lesson's NBVAL_RAISES_EXCEPTION cells are)."""
+    return [f"{cell.source.splitlines()[0]!r}: {outputs_of(cell)}" for cell in notebook.cells
+            if cell.cell_type == "code" and any(output.output_type == "error" for output in cell.outputs)
+            and "raises-exception" not in cell.metadata.get("tags", [])]
+
+
+def cell_with(notebook, cell_id):
+    return next(cell for cell in notebook.cells if cell.get("id") == cell_id)
+
+
+def test_lesson_00_runs_top_to_bottom_as_an_attendee(api, tmp_path, monkeypatch):
+    (me,) = classroom.create(classroom.attendees_from("room", count=1), "room")
+    folder = classroom.write_files([me], "room", folder=tmp_path)
+    notebook, expected = solution_edition_as("00_set_up_and_check.ipynb", folder / "attendee-01.env", monkeypatch)
+    assert unexpected_errors(notebook) == []
+    facts = outputs_of(cell_with(notebook, "efdd19c2"))   # what is running: their vhost, and the one sentence
+    assert NODE_WIDE in facts and me.account in facts and "RabbitMQ version" in facts
+    assert "plugins the course needs" in outputs_of(cell_with(notebook, "1f39ae44"))
+    meant_to_fail = [cell for cell in notebook.cells if "raises-exception" in cell.metadata.get("tags", [])]
+    assert meant_to_fail and all("CourseError" in outputs_of(cell) for cell in meant_to_fail)   # the wrong password too
+    assert NODE_WIDE in outputs_of(cell_with(notebook, "786b3925"))   # api.nodes(): none, and why
+    verdicts = {(exercise.number, verdict): outputs_of(cell).strip() for cell, verdict, exercise in expected}
+    assert verdicts[1, "✅"].startswith("✅")
+    # Exercise 2 reads the node's plugins, which the account may not see: judged on two made-up nodes.
+    assert verdicts[2, "✅"].startswith("✅") and "made up two" in verdicts[2, "✅"]
+    assert verdicts[2, "❌"].startswith("❌")
+
+
+def test_lesson_10_runs_top_to_bottom_as_an_attendee_beside_another_with_the_same_queues(api, tmp_path, monkeypatch):
+    people = classroom.create(classroom.attendees_from("room", count=2), "room")
+    folder = classroom.write_files(people, "room", folder=tmp_path)
+    me, neighbour = people
+    theirs = {"monitor.backlog": 5, "monitor.stuck": 2, "monitor.tasks": 7}   # the lesson's queue names, in another vhost
+    with connect(url=read_dotenv(folder / "attendee-02.env")["AMQP_URL"]) as connection:
+        channel = connection.channel()
+        for name, count in theirs.items():
+            channel.queue_declare(name, durable=True)
+            for number in range(count):
+                publish(channel, name, f"neighbour {number}", persistent=True)
+    notebook, expected = solution_edition_as("10_monitoring.ipynb", folder / "attendee-01.env", monkeypatch)
+    assert unexpected_errors(notebook) == []
+    assert NODE_WIDE in outputs_of(cell_with(notebook, "0f2a97f9"))   # the nodes' health: the one sentence instead
+    series = outputs_of(cell_with(notebook, "7c211372"))   # the per-queue series shown: their own vhost's only
+    assert me.account in series and neighbour.account not in series
+    for cell, verdict, exercise in expected:
+        said = outputs_of(cell).strip()
+        assert said.startswith(verdict), f"exercise {exercise.number}: {said}"
+    as_neighbour = ManagementAPI(settings().management_url, neighbour.account, neighbour.password, vhost=neighbour.account)
+    assert {queue["name"]: queue.get("messages") for queue in as_neighbour.queue_list()
+            if queue["name"] in theirs} == theirs   # the lesson left the neighbour's queues of the same names alone

@@ -5,9 +5,11 @@ Each check prints one ✅/❌ line (see ``helpers.checks.report``) and reads wha
 
 import json
 
+import pandas as pd
+
 from ..amqp import connect, queue_counts
 from ..errors import CourseError
-from ..management import management_api
+from ..management import MissingTag, management_api
 from ..waiting import poll
 from .report import SETTLE, check, queue_or_none, ready_count, report, short_lived
 
@@ -86,32 +88,86 @@ def _node_plugins(api, wait):
     return sorted(found)
 
 
-@check
-def check_enabled_plugins(enabled_plugins, wait=10.0):
-    """Lesson 00: does ``enabled_plugins(api)`` return the plugins enabled on the node, as a list?"""
-    problem = _not_written(enabled_plugins, "enabled_plugins", "(api)")
-    if problem:
-        return report(False, "", problem)
-    api = management_api()
-    actual = _node_plugins(api, wait)
-    answer = enabled_plugins(api)
+class MadeUpNode:
+    """The course's management API, answering for a node made up by a check, with these plugins:
+    for an account that may not read the real node (a workshop attendee's), a check calls the
+    learner's function on two such nodes, so that only code that reads the API passes."""
+
+    def __init__(self, api, plugins):
+        self.api, self.plugins = api, list(plugins)
+
+    def __getattr__(self, name):
+        return getattr(self.api, name)
+
+    def get(self, path, **params):
+        if path == "nodes":
+            return [{"name": "made-up@localhost", "enabled_plugins": list(self.plugins), "running": True}]
+        return self.api.get(path, **params)
+
+    def node(self):
+        return self.get("nodes")[0]
+
+    def nodes(self):
+        return pd.DataFrame(self.get("nodes"))
+
+
+def _plugins_problem(answer, actual, where):
+    """What is wrong with ``answer``, the plugins enabled_plugins(api) returned for a node that has
+    ``actual`` (``where`` names that node), or None."""
     if not isinstance(answer, (list, tuple)):
-        return report(False, "", f"enabled_plugins(api) returned {type(answer).__name__}, not a list: the column "
-                                 "'enabled_plugins' of api.nodes() holds one list per node; return the first one.")
+        return (f"enabled_plugins(api) returned {type(answer).__name__}, not a list: the column "
+                "'enabled_plugins' of api.nodes() holds one list per node; return the first one.")
     if not all(isinstance(plugin, str) for plugin in answer):
-        return report(False, "", f"enabled_plugins(api) returned {answer!r}: a list of the plugins' names (strings), "
-                                 "the first node's cell of the column 'enabled_plugins', not the column or a row.")
-    if sorted(answer) != actual:
+        return (f"enabled_plugins(api) returned {answer!r}: a list of the plugins' names (strings), "
+                "the first node's cell of the column 'enabled_plugins', not the column or a row.")
+    if sorted(answer) != sorted(actual):
         extra = sorted(set(answer) - set(actual)) or ([p for p in set(answer) if answer.count(p) > 1])
         missing = sorted(set(actual) - set(answer))
         detail = "; ".join(part for part in (f"missing {missing}" if missing else "",
                                              f"not enabled or listed twice: {sorted(extra)}" if extra else "") if part)
-        return report(False, "", f"enabled_plugins(api) returned {sorted(answer)}; the node has {actual} ({detail}).")
+        return f"enabled_plugins(api) returned {sorted(answer)}; {where} has {sorted(actual)} ({detail})."
+    return None
+
+
+@check
+def check_enabled_plugins(enabled_plugins, wait=10.0):
+    """Lesson 00: does ``enabled_plugins(api)`` return the plugins enabled on the node, as a list?
+    On a workshop's shared broker, where the attendee's account may not read the node, it is
+    judged on two made-up nodes instead (MadeUpNode)."""
+    problem = _not_written(enabled_plugins, "enabled_plugins", "(api)")
+    if problem:
+        return report(False, "", problem)
+    api = management_api()
+    try:
+        actual = _node_plugins(api, wait)
+    except MissingTag:
+        return _judge_on_made_up_nodes(enabled_plugins, api)
+    problem = _plugins_problem(enabled_plugins(api), actual, "the node")
+    if problem:
+        return report(False, "", problem)
     other = enabled_plugins(AnotherBroker(api))
     if not isinstance(other, (list, tuple)) or sorted(other) != sorted([*actual, AnotherBroker.PLUGIN]):
         return report(False, "", f"On a broker with one more plugin ({AnotherBroker.PLUGIN}), enabled_plugins gave {other!r}: "
                                  "read the list from the `api` it is given (api.nodes()), do not type it in.")
     report(True, f"enabled_plugins(api) reads the node's plugins: {', '.join(actual)}.", "")
+
+
+def _judge_on_made_up_nodes(enabled_plugins, api):
+    """check_enabled_plugins for an account that may not read the node: two made-up nodes."""
+    cases = [["rabbitmq_management", "rabbitmq_prometheus"],
+             ["rabbitmq_management", "rabbitmq_prometheus", AnotherBroker.PLUGIN]]
+    for number, plugins in enumerate(cases, start=1):
+        try:
+            answer = enabled_plugins(MadeUpNode(api, plugins))
+        except Exception as error:  # noqa: BLE001 - the learner's code, said in one line
+            return report(False, "", f"enabled_plugins(api) raised {type(error).__name__}: {error} on a made-up node "
+                                     f"with {plugins}. Your account cannot see the room's node, so the check made up "
+                                     "two; read the list from the `api` it is given, api.nodes()['enabled_plugins'][0].")
+        problem = _plugins_problem(answer, plugins, f"made-up node {number} of 2 (your account cannot see the room's node)")
+        if problem:
+            return report(False, "", problem)
+    report(True, "enabled_plugins(api) reads a node's plugins: your account cannot see the room's node, so the check made "
+                 "up two with different plugins, and it read each one's.", "")
 
 
 # -- what the broker holds: exchanges, bindings, queue depths -------------------------------------

@@ -16,6 +16,33 @@ __all__ = ["check_queue_depths", "check_alert_rule"]
 
 DEPTH = "rabbitmq_queue_messages"
 NEAR_MISSES = {"rabbitmq_queue_messages_ready": 2000, "rabbitmq_queue_messages_unacked": 3000}
+# Queues of the same names in another vhost, put before and after the lesson's own in the changed
+# metrics: an answer keyed by queue name only takes one of theirs, whichever sample it keeps.
+TWINS = {"before": 7000, "after": 9000}
+
+
+def _ours(labels, vhost):
+    """Is this sample's queue in ``vhost``? (A series without a vhost label is taken as ours.)"""
+    return labels.get("vhost", vhost) == vhost
+
+
+def _with_twins(family, queues, vhost, other):
+    """A family's samples with each asked queue's depth shifted by 1000 (its near misses by their
+    own shift), and a queue of the same name in vhost ``other`` on each side of it."""
+    shift = {DEPTH: 1000, **NEAR_MISSES}
+    changed = []
+    for sample in family.samples:
+        if sample.name not in shift or sample.labels.get("queue") not in queues or not _ours(sample.labels, vhost):
+            changed.append(sample)
+            continue
+        moved = sample._replace(value=sample.value + shift[sample.name])
+        if sample.name != DEPTH:
+            changed.append(moved)
+            continue
+        twin = {**sample.labels, "vhost": other}
+        changed += [sample._replace(labels=twin, value=sample.value + TWINS["before"]), moved,
+                    sample._replace(labels=twin, value=sample.value + TWINS["after"])]
+    return changed
 
 
 def _ask(depths_from, families, queues):
@@ -62,6 +89,7 @@ def check_queue_depths(depths_from, queues, wait=8.0):
     if problem:
         return report(False, "", problem)
     api = management_api()
+    vhost = api.vhost
     wrong = {}
     for name in queues:
         try:
@@ -69,6 +97,9 @@ def check_queue_depths(depths_from, queues, wait=8.0):
         except CourseError:
             wrong[name] = (depths[name], (queue_or_none(name) or {}).get("messages"))
     if wrong:
+        elsewhere = {(labels.get("queue"), value) for labels, value in samples(families, DEPTH) if not _ours(labels, vhost)}
+        if any((name, have) in elsewhere for name, (have, _) in wrong.items()):
+            return report(False, "", _other_vhost(vhost))
         described = "; ".join(f"{name}: yours {have:g}, the API's {api_has}" for name, (have, api_has) in wrong.items())
         return report(False, "", f"Some depths differ from the management API ({described}). Read the samples named "
                                  "rabbitmq_queue_messages (ready and unacknowledged together) from the families you are given.")
@@ -86,7 +117,7 @@ def check_queue_depths(depths_from, queues, wait=8.0):
 
         def showing_it():
             scraped = scrape("/metrics/per-object")
-            by_queue = {labels.get("queue"): value for labels, value in samples(scraped, DEPTH)}
+            by_queue = {labels.get("queue"): value for labels, value in samples(scraped, DEPTH) if _ours(labels, vhost)}
             return scraped if by_queue.get(own) == count else None
 
         scraped = poll(showing_it, timeout=max(wait, 10.0), interval=0.25)
@@ -94,7 +125,8 @@ def check_queue_depths(depths_from, queues, wait=8.0):
             return report(False, "", f"The broker's metrics did not show the check's own queue within {max(wait, 10.0):g} s "
                                      "(a broker under heavy load?): run the check again.")
         asked = [own, queues[0]]
-        expected = {labels["queue"]: value for labels, value in samples(scraped, DEPTH) if labels.get("queue") in asked}
+        expected = {labels["queue"]: value for labels, value in samples(scraped, DEPTH)
+                    if labels.get("queue") in asked and _ours(labels, vhost)}
         second, problem = _ask(depths_from, scraped, asked)
     if problem:
         return report(False, "", f"Asked for the check's own queue {own} and {queues[0]}: {problem}")
@@ -104,18 +136,26 @@ def check_queue_depths(depths_from, queues, wait=8.0):
                                  f"said {second[own]:g}{ready}. Read rabbitmq_queue_messages from the families you are given.")
 
     changed = copy.deepcopy(families)
-    shift = {DEPTH: 1000, **NEAR_MISSES}
+    other = f"{vhost.strip('/') or 'another'}-{secrets.token_hex(2)}"   # a vhost that is not the lesson's
     for family in changed.values():
-        family.samples = [sample._replace(value=sample.value + shift[sample.name])
-                          if sample.name in shift and sample.labels.get("queue") in queues else sample
-                          for sample in family.samples]
+        family.samples = _with_twins(family, queues, vhost, other)
     again, problem = _ask(depths_from, changed, queues)
+    theirs = {(labels.get("queue"), value) for labels, value in samples(changed, DEPTH) if not _ours(labels, vhost)}
+    if not problem and any(again[name] != depths[name] + 1000 and (name, again[name]) in theirs
+                           or again[name] - depths[name] >= min(TWINS.values()) for name in queues):   # or their sum
+        return report(False, "", _other_vhost(vhost))
     if problem or any(again[name] != depths[name] + 1000 for name in queues):
         return report(False, "", "Given other metrics, depths_from did not give their depths: read them from the `families` "
                                  "it is given (samples(families, 'rabbitmq_queue_messages')), not from the API, another "
                                  "family or values typed in.")
     report(True, f"depths_from reads the depths from the metrics, for the queues asked: they agree with the management API "
                  f"for {len(queues)} queue(s) and with a queue of the check's own.", "")
+
+
+def _other_vhost(vhost):
+    return (f"depths_from gave a depth of a queue of the same name in another vhost: a broker serves many vhosts, each "
+            f"with queues of its own, and the endpoint lists them all. Keep only the samples whose 'queue' label is one of "
+            f"`queues` and whose 'vhost' label is this lesson's ({vhost!r}, VHOST in the lesson).")
 
 
 def _figure(number):

@@ -463,13 +463,20 @@ def broker_version():
 
 
 def describe():
-    """What is running, for lesson 00: backend and why, version, node, plugins, listeners."""
-    from ..management import management_api
+    """What is running, for lesson 00: backend and why, version, node, plugins, listeners; for an
+    account that may not read the node (a workshop attendee's), the versions and its own vhost,
+    after one sentence that says so."""
+    from ..management import NODE_WIDE_NOTE, MissingTag, management_api
 
     backend, why = choose_backend()
     api = management_api(timeout=3)
     overview = api.overview()
-    node = api.node()
+    try:
+        node = api.node()
+    except MissingTag:   # a workshop attendee's account sees its own vhost, not the node
+        print(NODE_WIDE_NOTE.format(vhost=api.vhost))
+        return {"RabbitMQ version": overview.get("rabbitmq_version", "?"),
+                "Erlang version": overview.get("erlang_version", "?"), "your vhost": api.vhost}
     listeners = ", ".join(f"{item['protocol']} {item['port']}" for item in overview.get("listeners", []))
     return {
         "backend": f"{backend.name} ({why})",

@@ -148,9 +148,10 @@ def write_files(people, class_name, host=None, folder=None):
     for person in people:
         amqp = _with_host(current.amqp_url, host, person.account, person.password, vhost=person.account)
         management = _with_host(current.management_url, host)
+        prometheus = _with_host(current.prometheus_url, host)
         (folder / f"{slug(person.name)}.env").write_text(
             f"# {person.name}, class {class_name}: copy this file to .env at the top of the course.\n"
-            f"AMQP_URL={amqp}\nMANAGEMENT_URL={management}\nCOURSE_CLASSROOM={class_name}\n")
+            f"AMQP_URL={amqp}\nMANAGEMENT_URL={management}\nPROMETHEUS_URL={prometheus}\nCOURSE_CLASSROOM={class_name}\n")
         cards.append(f"\n---\n\n**{person.name}**\n\n- AMQP URL: `{amqp}`\n- Management UI: {management} "
                      f"(user `{person.account}`, password `{person.password}`)\n- Your vhost: `{person.account}`\n")
     (folder / "cards.md").write_text("".join(cards))

@@ -1,11 +1,13 @@
 """Lesson 10 (monitoring): each exercise's check against wrong answers, on the real broker."""
 
 import time
+from urllib.parse import quote
 
 import pytest
 
 from helpers import checks
-from helpers.amqp import publish
+from helpers.amqp import connect, publish
+from helpers.config import settings
 from helpers.management import management_api
 from helpers.ops.prometheus import queue_depths, samples, scrape
 from exercise_support import verdict, fresh
@@ -25,8 +27,22 @@ def two_queues(channel):
 
 
 def depths_right(families, queues):
+    vhost = settings().vhost   # VHOST in the lesson
+    return {labels["queue"]: int(value) for labels, value in samples(families, "rabbitmq_queue_messages")
+            if labels.get("queue") in queues and labels.get("vhost") == vhost}
+
+
+def depths_of_any_vhost(families, queues):  # keyed by queue name only: another vhost's queue of that name mixes in
     return {labels["queue"]: int(value) for labels, value in samples(families, "rabbitmq_queue_messages")
             if labels.get("queue") in queues}
+
+
+def depths_summed_over_vhosts(families, queues):
+    found = {name: 0 for name in queues}
+    for labels, value in samples(families, "rabbitmq_queue_messages"):
+        if labels.get("queue") in queues:
+            found[labels["queue"]] += int(value)
+    return found
 
 
 def depths_from_the_api(families, queues):
@@ -85,11 +101,12 @@ def depths_as_text(families, queues):
     (depths_skipping_empty_queues, "❌"), (depths_from_the_lessons_helper, "❌"), (depths_scraped_again, "❌"),
     (depths_typed_in_for_the_asked_names, "❌"), (depths_unacked_added_twice, "❌"), (depths_as_text, "❌"),
     (lambda families, queues: {name: families[name] for name in queues}, "❌"),
+    (depths_of_any_vhost, "❌"), (depths_summed_over_vhosts, "❌"),
     (depths_right, "✅"),
 ], ids=["left empty", "typed in", "from the management API", "not a function", "ready family and every queue",
         "wrong family: ready only", "filter left out: every queue", "empty queues skipped", "the lesson's helper",
         "scrapes again itself", "typed in for the asked names", "unacked counted twice", "text values",
-        "raises KeyError", "solution"])
+        "raises KeyError", "any vhost: keyed by queue name only", "summed over vhosts", "solution"])
 def test_10_exercise_1_depths_from_prometheus(two_queues, capsys, function, expected):
     time.sleep(0)  # the endpoint reflects the queues after the broker's next statistics tick; the check waits
     checks.check_queue_depths(function, two_queues, wait=8)
@@ -103,6 +120,43 @@ def test_10_exercise_1_same_verdicts_every_run(two_queues, capsys, attempt):
     for function, expected in [(depths_from_the_api, "❌"), (depths_ready_only, "❌"), (depths_right, "✅")]:
         checks.check_queue_depths(function, two_queues, wait=8)
         assert verdict(capsys) == expected, function.__name__
+
+
+@pytest.fixture(params=["same depths", "other depths"])
+def twin_vhost(request, two_queues):
+    """Another vhost on the broker with queues of the same names as ``two_queues``: as many messages
+    in each (the depths agree, only the vhost label tells them apart), or others."""
+    current, api = settings(), management_api()
+    vhost = f"twin-{request.node.name.split('[')[0][-20:]}"
+    path = quote(vhost, safe="")
+    api.put(f"vhosts/{path}", {"description": "test_10_monitoring: queues of the same names as the lesson's"})
+    api.put(f"permissions/{path}/{quote(current.user, safe='')}", {"configure": ".*", "write": ".*", "read": ".*"})
+    counts = {"same depths": [0, 3], "other depths": [5, 1]}[request.param]
+    with connect(url=current.amqp_url.rstrip("/") + "/" + path) as connection:
+        channel = connection.channel()
+        for name, count in zip(two_queues, counts):
+            channel.queue_declare(name, durable=True)
+            for number in range(count):
+                publish(channel, name, f"twin {number}", persistent=True)
+    twin = management_api()
+    twin.vhost = vhost
+    for name, count in zip(two_queues, counts):
+        twin.wait_for_queue(name, messages=count)
+    yield two_queues
+    api.delete(f"vhosts/{path}")
+
+
+@pytest.mark.parametrize("function, expected", [
+    (depths_of_any_vhost, "❌"), (depths_summed_over_vhosts, "❌"), (depths_of_every_queue, "❌"), (depths_right, "✅"),
+], ids=["keyed by queue name only", "summed over vhosts", "every queue", "solution"])
+def test_10_exercise_1_another_vhost_with_the_same_queue_names(twin_vhost, capsys, function, expected):
+    """On a shared broker (a workshop's), other vhosts have queues of the lesson's names, and the
+    endpoint lists them all: only the samples of the lesson's vhost are the answer."""
+    checks.check_queue_depths(function, twin_vhost, wait=8)
+    said = capsys.readouterr().out
+    assert said.startswith(expected), said
+    if function is depths_of_any_vhost:
+        assert "another vhost" in said, said
 
 
 MESSAGE = "{queue}: {value:.0f}"
