@@ -62,13 +62,19 @@ def plot_queue_depth(frame, title="Queue depth", ax=None, ready=None):
     return ax
 
 
+def sample_gaps(frame, longer_than=3.0):
+    """The spans (start, end), in seconds, where a sampler frame has no sample for more than
+    ``longer_than`` seconds: the broker did not answer (its samples come once a second)."""
+    times = sorted(frame["seconds"].unique()) if len(frame) else []
+    return [(before, after) for before, after in zip(times, times[1:]) if after - before > longer_than]
+
+
 def plot_rates(frame, title="Message rates", ax=None, gap=3.0):
     """Publish, deliver and ack rates over time (messages per second), from a QueueSampler frame.
     The lines break where no sample came for more than ``gap`` seconds (the broker did not answer)."""
     ax = _axes(ax)
     totals = frame.groupby("seconds")[["publish_rate", "deliver_rate", "ack_rate"]].sum()
-    times = list(totals.index)
-    breaks = [(before + after) / 2 for before, after in zip(times, times[1:]) if after - before > gap]
+    breaks = [(before + after) / 2 for before, after in sample_gaps(frame, gap)]
     if breaks:
         totals = pd.concat([totals, pd.DataFrame(index=breaks, columns=totals.columns, dtype=float)]).sort_index()
     for column, label in [("publish_rate", "published"), ("deliver_rate", "delivered"), ("ack_rate", "acknowledged")]:

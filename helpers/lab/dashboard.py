@@ -16,6 +16,8 @@ Outside the lessons, for a demo on a projector::
     python -m helpers.lab.dashboard --seconds 60               # every queue, a text table each second
     python -m helpers.lab.dashboard --queue tasks --png live.png   # also redraw a PNG each second
     python -m helpers.lab.dashboard --window                   # a matplotlib window (text if headless)
+    python -m helpers.lab.dashboard --topology --png topology.png  # the picture of exchanges, bindings,
+                                                               # queues and consumers, with rates, instead
 
 Introduced in lesson 10.
 """
@@ -28,7 +30,7 @@ import time
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..charts import plot_queue_depth, plot_rates, use_course_style
+from ..charts import plot_queue_depth, plot_rates, sample_gaps, use_course_style
 from ..errors import CourseError
 from ..management import management_api
 from ..metrics import SAMPLE_COLUMNS, DepthProbe, QueueSampler, queue_sample
@@ -62,7 +64,7 @@ def draw_dashboard(axes, frame, seconds=None, title="Live: the broker's view", r
     else:
         depth.set(title=f"{title}: queue depth", ylabel="messages in the queue")
         rates.set(title="Message rates (all these queues)", ylabel="messages per second")
-    for start, end in api_gaps(frame):   # e.g. a broker restart (lesson 16): no line there is a reading
+    for start, end in sample_gaps(frame):   # e.g. a broker restart (lesson 16): no line there is a reading
         for ax in axes:
             ax.axvspan(start, end, color="gray", alpha=0.2, linewidth=0)
         rates.text((start + end) / 2, 0.5, "no answer from\nthe management API", transform=rates.get_xaxis_transform(),
@@ -78,13 +80,6 @@ def draw_dashboard(axes, frame, seconds=None, title="Live: the broker's view", r
         depth.set_xlim(0, seconds)
     else:
         depth.set_xlim(left=0)
-
-
-def api_gaps(frame, longer_than=3.0):
-    """The spans (start, end), in seconds, where a sampler frame has no sample for more than
-    ``longer_than`` seconds: the broker did not answer (its samples come once a second)."""
-    times = sorted(frame["seconds"].unique()) if len(frame) else []
-    return [(before, after) for before, after in zip(times, times[1:]) if after - before > longer_than]
 
 
 class LiveChart:
@@ -114,37 +109,71 @@ class LiveChart:
         another worker at 4 s), so a demo can change the load while the chart runs.
         Returns the QueueSampler frame (one row a queue a sample).
         """
-        from IPython.display import display
-
-        pending = dict(sorted((at or {}).items()))
         self.sampler = QueueSampler(self.queues, interval=self.interval, max_duration=seconds + 5).start()
         self.probe = DepthProbe(self.queues, interval=self.redraw, max_duration=seconds + 5).start(self.sampler.started)
         fig, axes = new_dashboard_figure()
+
+        def draw(final=False):
+            if final:
+                self.sampler.stop()
+                self.probe.stop()
+            frame = self.sampler.frame()
+            # the last drawing fits the run; the others keep the x axis of the whole run
+            draw_dashboard(axes, frame, None if final else seconds, self.title, ready=self.probe.frame())
+            return frame
+
         try:
             poll(lambda: len(self.sampler.frame()), 3, interval=0.05)  # the first sample, if it comes
-            draw_dashboard(axes, self.sampler.frame(), seconds, self.title, ready=self.probe.frame())
-            handle = display(fig, display_id=True)
-            started = self.sampler.started
-            while time.monotonic() - started < seconds:
-                elapsed = time.monotonic() - started
-                for when in [when for when in pending if when <= elapsed]:
-                    pending.pop(when)()
-                time.sleep(max(0.0, self.redraw - (time.monotonic() - started - elapsed)))
-                frame = self.sampler.frame()
-                draw_dashboard(axes, frame, seconds, self.title, ready=self.probe.frame())
-                handle.update(fig)
-                self.redraws += 1
-                if until is not None and len(frame) and self.redraws >= at_least and until(frame):
-                    break
+            self.redraws = redraw_in_place(fig, draw, seconds, every=self.redraw, started=self.sampler.started,
+                                           until=None if until is None else lambda frame: len(frame) and until(frame),
+                                           at=at, at_least=at_least)
         finally:
             self.sampler.stop()
             self.probe.stop()
-            frame = self.sampler.frame()
-            draw_dashboard(axes, frame, None, self.title, ready=self.probe.frame())  # the last drawing fits the run
-            if "handle" in locals():
+        return self.sampler.frame()
+
+
+def redraw_in_place(fig, draw, seconds, every=0.2, started=None, until=None, at=None, at_least=3, between=None):
+    """Show ``fig`` once in a notebook and redraw it in place, through an IPython display handle,
+    every ``every`` seconds until ``seconds`` have passed since ``started`` (default: now) or
+    ``until(drawn)`` is true after at least ``at_least`` redraws; return how many redraws there were.
+
+    ``draw(final=False)`` (re)draws the figure and returns what it drew from (``until`` looks at
+    it); it is called once more with ``final=True`` at the end, however the run ends, before the
+    figure is closed (the display keeps the last drawing; the figure is not shown twice).
+    ``at`` maps a time (seconds since the start) to a function to call then, once; ``between()``,
+    if given, is called before every redraw (e.g. to publish a few messages). Lessons 10 and 07.
+    """
+    from IPython.display import display
+
+    pending = dict(sorted((at or {}).items()))
+    started = time.monotonic() if started is None else started
+    redraws = 0
+    handle = None
+    try:
+        draw(final=False)
+        handle = display(fig, display_id=True)
+        while time.monotonic() - started < seconds:
+            elapsed = time.monotonic() - started
+            for when in [when for when in pending if when <= elapsed]:
+                pending.pop(when)()
+            if between is not None:
+                between()
+            time.sleep(max(0.0, every - (time.monotonic() - started - elapsed)))
+            drawn = draw(final=False)
+            if handle is not None:  # None outside IPython: nothing to update
                 handle.update(fig)
-            plt.close(fig)  # the display keeps the last drawing; the figure is not shown twice
-        return frame
+            redraws += 1
+            if until is not None and redraws >= at_least and until(drawn):
+                break
+    finally:
+        try:
+            draw(final=True)
+            if handle is not None:
+                handle.update(fig)
+        finally:
+            plt.close(fig)
+    return redraws
 
 
 def plot_history(history, title="The API's own samples", ax=None):
@@ -225,6 +254,9 @@ def main(argv=None):
     parser.add_argument("--queue", action="append", help="only this queue (repeat for more); default: all")
     parser.add_argument("--png", help="also redraw the live chart into this PNG file every refresh (works headless)")
     parser.add_argument("--window", action="store_true", help="show the chart in a window (falls back to text if headless)")
+    parser.add_argument("--topology", action="store_true",
+                        help="draw the vhost's topology (exchanges, bindings, queues, consumers, with rates) in the "
+                             "PNG or window instead of the charts (--queue narrows the table only)")
     args = parser.parse_args(argv)
 
     window = args.window and open_window()
@@ -233,7 +265,11 @@ def main(argv=None):
     clear = "\033[H\033[2J" if sys.stdout.isatty() else ""
     api = management_api(timeout=max(1.0, args.interval * 2))
     fig = axes = None
-    if window or args.png:
+    if (window or args.png) and args.topology:
+        from .topology import draw_topology, read_topology, topology_figsize
+
+        fig, axes = plt.subplots(figsize=(8, 4), layout="constrained")
+    elif window or args.png:
         fig, axes = new_dashboard_figure()
         if window:
             plt.show(block=False)
@@ -246,8 +282,14 @@ def main(argv=None):
             rows = snapshot(api, args.queue)
             history.extend({"seconds": round(elapsed, 2), **row["_row"]} for row in rows)
             print(clear + text_table(rows, elapsed, args.seconds) + ("" if clear else "\n"), flush=True)
-            if fig is not None:
+            if fig is not None and args.topology:
+                graph = read_topology(api)
+                fig.set_size_inches(topology_figsize(graph))
+                axes.clear()
+                draw_topology(graph, ax=axes, title=f"The broker's topology, live: {elapsed:.0f} s")
+            elif fig is not None:
                 draw_dashboard(axes, pd.DataFrame(history, columns=SAMPLE_COLUMNS), args.seconds)
+            if fig is not None:
                 if args.png:
                     fig.savefig(args.png)
                 if window:
