@@ -14,6 +14,7 @@ from helpers.ops import broker
 from helpers.amqp import connect
 from helpers.config import read_dotenv, settings
 from helpers.errors import CourseError
+from helpers.waiting import wait_until
 
 
 def run_command(*args, env=None):
@@ -190,3 +191,64 @@ def test_the_local_node_listens_where_broker_listen_says(monkeypatch, tmp_path):
         written = (tmp_path / "node" / "conf.d" / "90-local-node.conf").read_text()
         assert f"listeners.tcp.1 = {expected}:" in written
         assert f"management.tcp.ip = {expected}\n" in written and f"prometheus.tcp.ip = {expected}\n" in written
+
+
+@pytest.fixture
+def second_node(monkeypatch, tmp_path):
+    """The settings of a node of this test's own (ports 2300 above the test worker's node), stopped after."""
+    current = settings()
+    ports = [current.amqp_port + 2300, current.management_port + 2300, current.prometheus_port + 2300]
+
+    def use(user, password, listen=None):
+        monkeypatch.setenv("BROKER_BACKEND", "local")
+        monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path / "node"))
+        monkeypatch.setenv("AMQP_URL", f"amqp://{user}:{password}@localhost:{ports[0]}/")
+        monkeypatch.setenv("MANAGEMENT_URL", f"http://localhost:{ports[1]}")
+        monkeypatch.setenv("PROMETHEUS_URL", f"http://localhost:{ports[2]}")
+        if listen:
+            monkeypatch.setenv("BROKER_LISTEN", listen)
+        else:
+            monkeypatch.delenv("BROKER_LISTEN", raising=False)
+        return broker.LocalNode()
+
+    yield use
+    broker.LocalNode(current=broker.settings_on_ports(*ports), state=tmp_path / "node").down()
+
+
+def test_a_broker_that_keeps_the_default_password_is_never_left_open_to_the_network(second_node, capsys):
+    second_node("devuser", "devpassword")
+    broker.up()   # made on this machine only, with the course's default password
+    node = second_node("devuser", "a-room-password", listen="0.0.0.0")   # a new password in .env, no reset
+    with pytest.raises(CourseError, match="so it was stopped rather than left open on 0.0.0.0"):
+        broker.restart()
+    assert not node.is_running()
+    with pytest.raises(CourseError, match="so it was stopped rather than left open on 0.0.0.0"):
+        broker.up()
+    assert not node.is_running()
+    broker.reset()   # made anew with the password in the settings: open, and said so
+    assert node.is_running() and not broker.default_login_works()
+    assert "Warning: the broker listens on 0.0.0.0" in capsys.readouterr().out
+    assert broker.listening_on() == {"0.0.0.0"}
+
+
+def test_a_running_broker_is_said_to_listen_where_it_does_not_where_the_settings_now_say(second_node, capsys):
+    second_node("devuser", "a-room-password")
+    broker.up()
+    second_node("devuser", "a-room-password", listen="0.0.0.0")
+    broker.up()   # the node already runs, on this machine only
+    said = capsys.readouterr().out
+    assert "listens on 127.0.0.1 only, not 0.0.0.0" in said and "Warning" not in said
+
+
+def test_a_node_shut_down_and_started_up_again_still_stops_with_its_owner(second_node):
+    node = second_node("devuser", "devpassword")
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        broker.up(owner=owner.pid)   # e.g. make lab's shell
+        broker.shut_down()           # lesson 11's drill
+        broker.start_up()
+        assert node.owner() == owner.pid
+    finally:
+        owner.kill()
+        owner.wait()
+    wait_until(lambda: not node.is_running(), "the node to stop with its owner", timeout=45)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from urllib.parse import quote
 
-from ..config import DEFAULT_PASSWORD, LOOPBACK, PROJECT_DIR, Settings, broker_listen, env, login_source, settings
+from ..config import DEFAULT_PASSWORD, DEFAULT_USER, LOOPBACK, PROJECT_DIR, Settings, broker_listen, env, login_source, settings
 from . import system_packages
 from ..errors import CourseError
 from ..waiting import wait_until
@@ -507,25 +507,89 @@ def check_listen_address():
         raise CourseError(f"BROKER_LISTEN={listen} would open the broker to the network while its administrator "
                           f"{current.user} has the course's default password, which every copy of the course shows. Set "
                           "RABBITMQ_PASSWORD in .env first (for a broker that has already started: make reset).")
-    ports = local_ports(current)
+    return open_warning(listen)
+
+
+def open_warning(listen):
+    """What to say once the broker listens on ``listen``, beyond this machine."""
+    ports = local_ports()
     return (f"Warning: the broker listens on {listen}: anyone who can reach this machine can try to log in, on AMQP port "
-            f"{ports['AMQP']} and the management UI's port {ports['management UI/API']}. Stop it (make down) when "
-            "the workshop ends.")
+            f"{ports['AMQP']} and the management UI's port {ports['management UI/API']}, and read every vhost's queue "
+            f"depths without a login on the Prometheus port {ports['Prometheus']}. Stop it (make down) when the "
+            "workshop ends.")
 
 
 def up(owner=None):
     """Start the course's broker (or use the one running). ``owner``: a process id whose end stops
     a local node this call starts (a test worker's node; `make lab`'s, with the lab)."""
-    warning = check_listen_address()
+    check_listen_address()
     backend, why = choose_backend()
     say(f"Broker backend: {backend.name} ({why}).")
     started = time.monotonic()
-    backend.up(owner=owner)
+    open_safely(backend, lambda: backend.up(owner=owner))
     say(f"RabbitMQ {broker_version()} is ready ({time.monotonic() - started:.1f} s).")
     say(describe_access())
-    if warning:
-        say(warning)
     return backend
+
+
+def default_login_works(current=None):
+    """True if the broker takes the course's default password (for the user in the settings, or
+    devuser): the password every copy of the course shows."""
+    from ..amqp import connect
+
+    current = current or settings()
+    for user in dict.fromkeys([current.user, DEFAULT_USER]):
+        url = f"amqp://{quote(user, safe='')}:{quote(DEFAULT_PASSWORD, safe='')}@{current.amqp_host}:{current.amqp_port}/"
+        try:
+            with connect(url, timeout=3):
+                return True
+        except CourseError:
+            continue
+    return False
+
+
+def listening_on():
+    """The addresses the running broker's AMQP listeners are bound to (from its management API)."""
+    from ..management import management_api
+
+    listeners = management_api(timeout=3).overview().get("listeners", [])
+    return {item.get("ip_address") for item in listeners if item.get("protocol") == "amqp"}
+
+
+def open_safely(backend, start):
+    """Run ``start()`` (the backend's up, restart or reset). Where BROKER_LISTEN opens the broker
+    beyond this machine, it must refuse the course's default password: the settings may hold
+    another one while the broker keeps the one it was first made with. If it does not, or if its
+    login fails, it is stopped again, never left open. Then say where it listens."""
+    listen = broker_listen()
+    if listen in LOOPBACK:
+        start()
+    else:
+        try:
+            start()
+        except CourseError as error:
+            backend.down()
+            if "refuses user" not in str(error):
+                raise
+            raise CourseError(
+                f"The broker refused the password in your settings ({login_source()}), so it was stopped rather than "
+                f"left open on {listen}: a broker keeps the users it was first made with. `make reset` makes it anew "
+                "with that password (or correct a typo in it).") from None
+        if default_login_works():
+            backend.down()
+            raise CourseError(
+                f"The broker still takes the course's default password ({DEFAULT_PASSWORD}), which every copy of the "
+                f"course shows, so it was stopped rather than left open on {listen}: a broker keeps the users it was "
+                "first made with. `make reset` makes it anew with the password in .env (RABBITMQ_PASSWORD).")
+    bound = listening_on() if backend.name == "local" else set()   # a container's listeners are its own
+    if bound and not bound & set(LOOPBACK) and listen in LOOPBACK:
+        say(f"Warning: this broker, started before, listens on {', '.join(sorted(bound))}, beyond this machine: "
+            "`make down && make broker` closes it to the network again.")
+    elif bound and bound <= set(LOOPBACK) and listen not in LOOPBACK:
+        say(f"This broker, started before, listens on {', '.join(sorted(bound))} only, not {listen}: "
+            "`make down && make broker` opens it to the room.")
+    elif listen not in LOOPBACK:
+        say(open_warning(listen))
 
 
 def install():
@@ -565,7 +629,7 @@ def restart():
     not_in_a_classroom("restart")
     backend, _ = choose_backend()
     started = time.monotonic()
-    backend.restart()
+    open_safely(backend, backend.restart)
     say(f"Broker restarted ({backend.name}) in {time.monotonic() - started:.1f} s.")
 
 
@@ -681,15 +745,17 @@ def start_up():
     if backend.name == "docker":
         backend.compose("start", "rabbitmq")
         wait_until_ready()
-    else:
-        backend.up()
+    else:   # a local node keeps its owner (make lab's, a test run's, an attendee's kernel): it still stops with it
+        owner = backend.owner() if backend.name == "local" else None
+        open_safely(backend, lambda: backend.up(owner=owner))
     say(f"Broker started ({backend.name}) in {time.monotonic() - started:.1f} s.")
 
 
 def reset():
     """A clean broker for the next group: every queue, exchange and message gone."""
+    check_listen_address()
     backend, _ = choose_backend()
-    backend.reset()
+    open_safely(backend, backend.reset)
     say(f"Broker reset ({backend.name}): a clean broker with only the course's user.")
     say(describe_access())
 
