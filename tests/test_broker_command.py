@@ -227,7 +227,8 @@ def test_a_broker_that_keeps_the_default_password_is_never_left_open_to_the_netw
     assert not node.is_running()
     broker.reset()   # made anew with the password in the settings: open, and said so
     assert node.is_running() and not broker.default_login_works()
-    assert "Warning: the broker listens on 0.0.0.0" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "Warning: the broker listens on 0.0.0.0" in said and "a-room-password" not in said   # not on the projector
     assert broker.listening_on() == {"0.0.0.0"}
 
 
@@ -252,3 +253,11 @@ def test_a_node_shut_down_and_started_up_again_still_stops_with_its_owner(second
         owner.kill()
         owner.wait()
     wait_until(lambda: not node.is_running(), "the node to stop with its owner", timeout=45)
+
+
+def test_a_remote_broker_that_does_not_answer_is_not_called_a_port_held_by_another_program(monkeypatch, tmp_path):
+    monkeypatch.delenv("BROKER_BACKEND", raising=False)
+    monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path / "no-node"))   # no local node of the course runs
+    monkeypatch.setenv("AMQP_URL", "amqp://someone:secret@127.0.0.2:5999/room")   # not this machine's name, no one there
+    with pytest.raises(CourseError, match=r"^Nothing answers at 127.0.0.2:5999 \(AMQP_URL, set in the environment\)"):
+        broker.choose_backend()

@@ -244,3 +244,12 @@ def test_lesson_10_runs_top_to_bottom_as_an_attendee_beside_another_with_the_sam
     as_neighbour = ManagementAPI(settings().management_url, neighbour.account, neighbour.password, vhost=neighbour.account)
     assert {queue["name"]: queue.get("messages") for queue in as_neighbour.queue_list()
             if queue["name"] in theirs} == theirs   # the lesson left the neighbour's queues of the same names alone
+
+
+def test_the_attendees_files_are_the_instructors_alone_and_an_unknown_class_is_said_so(api, tmp_path):
+    people = classroom.create(classroom.attendees_from("room", count=1), "room")
+    folder = classroom.write_files(people, "room", folder=tmp_path)
+    assert {path.name: path.stat().st_mode & 0o777 for path in folder.iterdir()} == {"attendee-01.env": 0o600,
+                                                                                    "cards.md": 0o600}
+    (table,) = classroom.refreshed_grids("no-such-class", seconds=0)
+    assert classroom.board_text(table).startswith("No attendees in this class: check --class")

@@ -15,7 +15,7 @@ from helpers.config import read_dotenv, settings
 from helpers.errors import CourseError
 from helpers.management import management_api
 from helpers.ops import broker, classroom, own_node
-from helpers.waiting import wait_until
+from helpers.waiting import poll, wait_until
 
 PROJECT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("exercises", PROJECT / "tools" / "exercises.py")
@@ -112,3 +112,38 @@ def test_lesson_16_without_a_node_of_its_own_runs_its_exercises_on_the_room_and_
     table = classroom.grid(classroom.read_progress(api, [room.account]), classroom.exercise_index(), [room.account])
     assert table.loc[room.account, ["16.1", "16.2", "16.3"]].tolist() == ["✅", "✅", "✅"]
     assert not broker.port_is_open("127.0.0.1", settings().amqp_port + own_node.PORT_SHIFT)   # no node of its own
+
+
+KERNEL = """
+import sys, time
+from helpers.ops.own_node import use_own_node
+use_own_node("restarts its broker")
+print("moved", flush=True)
+time.sleep(600)
+"""
+
+
+def test_two_notebooks_share_the_attendees_node_and_it_stops_after_the_last(monkeypatch):
+    import os
+    import subprocess
+
+    monkeypatch.setenv("COURSE_CLASSROOM", "own")
+    own_port = settings().amqp_port + own_node.PORT_SHIFT
+    kernels = []
+    try:
+        for _ in range(2):
+            kernel = subprocess.Popen([sys.executable, "-c", KERNEL], cwd=PROJECT, stdout=subprocess.PIPE, text=True,
+                                      env=dict(os.environ))
+            kernels.append(kernel)
+            said = kernel.stdout.readline() + kernel.stdout.readline()
+            assert "moved" in said, said
+        assert "already running for another notebook" in said and broker.port_is_open("127.0.0.1", own_port)
+        kernels[0].kill()
+        kernels[0].wait()
+        assert not poll(lambda: not broker.port_is_open("127.0.0.1", own_port), 5), "the second still uses it"
+    finally:
+        for kernel in kernels:
+            kernel.kill()
+            kernel.wait()
+    wait_until(lambda: not broker.port_is_open("127.0.0.1", own_port), "the node to stop after the last kernel",
+               timeout=45)

@@ -33,7 +33,8 @@ from pathlib import Path
 
 from urllib.parse import quote
 
-from ..config import DEFAULT_PASSWORD, DEFAULT_USER, LOOPBACK, PROJECT_DIR, Settings, broker_listen, env, login_source, settings
+from ..config import (DEFAULT_PASSWORD, DEFAULT_USER, LOOPBACK, PROJECT_DIR, Settings, broker_listen, env, login_source,
+                      settings, where_set)
 from . import system_packages
 from ..errors import CourseError
 from ..waiting import wait_until
@@ -149,7 +150,11 @@ def speaks_amqp(host, port, timeout=2.0):
     """(True, "") if whoever listens at host:port answers the AMQP 0-9-1 greeting as a broker does;
     else (False, what it did instead), so a port held by another program is not taken for RabbitMQ."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as connection:
+        connection = socket.create_connection((host, port), timeout=timeout)
+    except OSError as error:   # refused, unreachable, or no answer in time: nothing reached there
+        return False, f"the connection failed ({error.strerror or error or 'timed out'})"
+    try:
+        with connection:
             connection.settimeout(timeout)
             connection.sendall(b"AMQP\x00\x00\x09\x01")
             answer = connection.recv(64)
@@ -443,6 +448,11 @@ def choose_backend():
     current = settings()
     if current.amqp_host not in ("localhost", "127.0.0.1", "::1") or port_is_open(current.amqp_host, current.amqp_port):
         amqp, what_instead = speaks_amqp(current.amqp_host, current.amqp_port)
+        if not amqp and what_instead.startswith("the connection failed"):   # nothing there at all
+            raise CourseError(
+                f"Nothing answers at {current.amqp_host}:{current.amqp_port} (AMQP_URL, set in {where_set('AMQP_URL') or 'the defaults'}): "
+                "the broker there is down or cannot be reached from this machine; check the address, or ask whoever "
+                "runs it (in a workshop, the instructor).")
         if not amqp:
             raise CourseError(
                 f"Port {current.amqp_port} on {current.amqp_host} is held by a program that is not RabbitMQ ({what_instead}). "
@@ -490,8 +500,10 @@ def describe():
 
 def describe_access():
     current = settings()
+    # A broker open to the room (a workshop) may have this terminal on the projector: no password then.
+    login = f"{current.user} / {current.password}" if broker_listen() in LOOPBACK else f"{current.user}, with the password in .env"
     return (
-        f"Management UI: {current.management_url}  (log in as {current.user} / {current.password})\n"
+        f"Management UI: {current.management_url}  (log in as {login})\n"
         f"AMQP:          {current.amqp_host}:{current.amqp_port}   Prometheus: {current.prometheus_url}/metrics"
     )
 
@@ -620,7 +632,7 @@ def not_in_a_classroom(action):
     from .own_node import on_own_node
 
     if env("COURSE_CLASSROOM") and not on_own_node():
-        raise CourseError(f"This cell would {action} the broker, which the whole room shares in this workshop: it is "
+        raise CourseError(f"This would {action} the broker, which the whole room shares in this workshop: that is "
                           "the instructor's to show on their screen (docs/WORKSHOP.md). Go on with the next section.")
 
 

@@ -149,11 +149,16 @@ def write_files(people, class_name, host=None, folder=None):
         amqp = _with_host(current.amqp_url, host, person.account, person.password, vhost=person.account)
         management = _with_host(current.management_url, host)
         prometheus = _with_host(current.prometheus_url, host)
-        (folder / f"{slug(person.name)}.env").write_text(
+        env_file = folder / f"{slug(person.name)}.env"
+        env_file.touch(mode=0o600)   # a password: readable by the instructor only
+        env_file.chmod(0o600)
+        env_file.write_text(
             f"# {person.name}, class {class_name}: copy this file to .env at the top of the course.\n"
             f"AMQP_URL={amqp}\nMANAGEMENT_URL={management}\nPROMETHEUS_URL={prometheus}\nCOURSE_CLASSROOM={class_name}\n")
         cards.append(f"\n---\n\n**{person.name}**\n\n- AMQP URL: `{amqp}`\n- Management UI: {management} "
                      f"(user `{person.account}`, password `{person.password}`)\n- Your vhost: `{person.account}`\n")
+    (folder / "cards.md").touch(mode=0o600)
+    (folder / "cards.md").chmod(0o600)
     (folder / "cards.md").write_text("".join(cards))
     return folder
 
@@ -256,6 +261,8 @@ def board_text(table):
     shown["stuck (min)"] = [f"{value:g}" if value else "" for value in table["stuck (min)"]]
     shown[""] = ["◀ stuck longest" if attendee == longest else "" for attendee in table.index]
     done = (table[exercises] == "✅").sum().sum()
+    if not len(table):
+        return "No attendees in this class: check --class (the class names are in classroom/, and `create` makes one)."
     return (f"{len(table)} attendees, {done} exercises done; a column a lesson, a mark an exercise: "
             f"✓ done, ✗ not yet, · not tried\n" + shown.to_string())
 

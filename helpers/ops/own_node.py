@@ -9,7 +9,8 @@ is shared, so it is never restarted by an attendee. Such a lesson starts with::
 Outside a workshop that changes nothing. In one, where this laptop can run a node (the
 ``rabbitmq-server`` package is installed, or can be without asking), the lesson runs on a node of the attendee's own:
 started here afresh on ports of its own (the room's + 1300), with the attendee's login, and stopped
-when the kernel ends. The kernel's settings point at it from then on (its workers and scripts inherit
+once the last notebook kernel that uses it has ended (a second lesson open beside the first shares
+it). The kernel's settings point at it from then on (its workers and scripts inherit
 them), while the checks still record their outcomes on the room's broker for the class board.
 Where this laptop cannot run a node, one sentence says so and what to do: the lesson stops there,
 or, for a lesson whose exercises need no broker of their own (16, ``required=False``), it goes on
@@ -21,7 +22,9 @@ import shutil
 
 from ..config import env, settings
 from ..errors import CourseError
+from ..waiting import poll
 from . import broker
+from .processes import start_keeper
 
 PORT_SHIFT = 1300  # beside the room's ports: TLS +1000/+1100, cluster +1500.., Flower +2000
 ROOM_URL = "CLASSROOM_AMQP_URL"  # the room's broker, where progress goes, while this kernel runs on its own node
@@ -58,9 +61,14 @@ def use_own_node(what, required=True):
                                    room.prometheus_port + PORT_SHIFT)
     state = broker.state_beside("-own")
     node = broker.LocalNode(current=own, state=state)
-    if not node.is_running():   # a new node each time: a later workshop's login is not refused by an old one
-        shutil.rmtree(state / "data", ignore_errors=True)
-    node.up(owner=os.getpid())
+    kernels = state / "kernels.pid"   # the notebooks' kernels that use the node: it stops after the last one
+    shared = node.is_running() and node.owner() is not None
+    if shared:
+        with kernels.open("a") as listed:
+            listed.write(f"{os.getpid()}\n")
+        shared = node.owner() is not None   # its keeper may have ended meanwhile: then start anew
+    if not shared:
+        _start_afresh(node, kernels)
     os.environ.update({
         ROOM_URL: room.amqp_url,
         "BROKER_BACKEND": "local",
@@ -69,6 +77,24 @@ def use_own_node(what, required=True):
         "MANAGEMENT_URL": own.management_url,
         "PROMETHEUS_URL": own.prometheus_url,
     })
-    print(f"This lesson {what}, and the room's broker is shared: it runs on a broker of your own, started "
-          f"here on port {own.amqp_port} (management UI {own.management_url}); it stops with this notebook's kernel.")
+    how = "already running for another notebook" if shared else "started here"
+    print(f"This lesson {what}, and the room's broker is shared: it runs on a broker of your own, {how} on port "
+          f"{own.amqp_port} (management UI {own.management_url}, as {own.user} with your password); it stops once "
+          "this notebook's kernel and any other that uses it have ended.")
     return own
+
+
+def _start_afresh(node, kernels):
+    """Start the attendee's node with a new database (a later workshop's login is not refused by an
+    old one), owned by a keeper of ``kernels``, once a node that was stopping has freed its ports."""
+    if node.is_running():
+        node.down()   # one that nobody keeps any more
+    ports = broker.local_ports(node.current)
+    taken = lambda: [port for port in ports.values() if broker.port_is_open("127.0.0.1", port, timeout=0.5)]  # noqa: E731
+    if not poll(lambda: not taken(), 20, interval=0.2):
+        raise CourseError(f"Port {taken()[0]} is in use by another program, so your own broker cannot start: "
+                          "close the other lesson notebooks' kernels, and run this cell again.")
+    shutil.rmtree(node.state / "data", ignore_errors=True)
+    node.state.mkdir(parents=True, exist_ok=True)
+    kernels.write_text(f"{os.getpid()}\n")
+    node.up(owner=start_keeper(kernels))

@@ -11,6 +11,12 @@ has ended, however it ended (Ctrl-C, SIGTERM, SIGKILL, a kernel shut down), so n
 running. The watcher is this module run as a program:
 
     python -m helpers.ops.processes OWNER_PID PID PROGRAM [group]
+
+A server that several processes share (a workshop attendee's node of their own, used by each
+lesson notebook that needs one) is owned by a keeper that lives while any of them runs
+(``start_keeper``; each process adds itself to the keeper's file):
+
+    python -m helpers.ops.processes keep OWNERS_FILE
 """
 
 import os
@@ -95,5 +101,31 @@ def stop_with_owner(owner_pid, pid, program, group=False):
                      start_new_session=True)
 
 
+def listed_pids(owners_file):
+    """The process ids in ``owners_file``, one a line (none if it is missing)."""
+    try:
+        return [int(line) for line in Path(owners_file).read_text().split() if line.isdigit()]
+    except OSError:
+        return []
+
+
+def keep(owners_file, interval=0.5):
+    """Live while any process listed in ``owners_file`` runs."""
+    while any(is_alive(pid) for pid in listed_pids(owners_file)):
+        time.sleep(interval)
+
+
+def start_keeper(owners_file):
+    """Start a keeper of ``owners_file`` (see the module's docstring) and return its process id:
+    the owner to give a shared server, which then stops once the last listed process has ended."""
+    project = Path(__file__).resolve().parents[2]
+    return subprocess.Popen([sys.executable, "-m", "helpers.ops.processes", "keep", str(owners_file)],
+                            cwd=project, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True).pid
+
+
 if __name__ == "__main__":
-    watch(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode(), group=sys.argv[4:] == ["group"])
+    if sys.argv[1] == "keep":
+        keep(sys.argv[2])
+    else:
+        watch(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode(), group=sys.argv[4:] == ["group"])
