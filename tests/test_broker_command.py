@@ -40,6 +40,21 @@ def test_a_port_in_use_is_named_in_one_sentence():
         broker.check_ports_free()
 
 
+def test_a_node_waits_for_ports_a_stopping_node_is_freeing():
+    # A node stopping (the previous test's cluster, a lesson whose kernel just ended) frees its
+    # ports within seconds: a node started then waits, and names the port only if it stays taken.
+    for port in range(31000, 32000, 7):  # below the ephemeral range, so port + 20000 is a port too
+        others = broker.settings_on_ports(port, port + 1, port + 2)
+        if not any(broker.port_is_open("127.0.0.1", p, timeout=0.5) for p in broker.local_ports(others).values()):
+            break
+    holder = socketserver.TCPServer(("127.0.0.1", port), socketserver.BaseRequestHandler)
+    with pytest.raises(CourseError, match=rf"Port {port} \(AMQP\) is in use by another program, so node x cannot "
+                                          r"start\. Stop it\.$"):
+        broker.check_ports_free(others, wait=0.5, who="node x", advice="Stop it.")
+    threading.Timer(1.0, holder.server_close).start()
+    broker.check_ports_free(others, wait=20)  # returns once the port is free
+
+
 def test_an_unknown_backend_is_refused(monkeypatch):
     monkeypatch.setenv("BROKER_BACKEND", "kubernetes")
     with pytest.raises(CourseError, match="BROKER_BACKEND=kubernetes is not one of: existing, docker, local"):

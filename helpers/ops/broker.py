@@ -37,7 +37,7 @@ from ..config import (DEFAULT_PASSWORD, DEFAULT_USER, LOOPBACK, PROJECT_DIR, Set
                       settings, where_set)
 from . import system_packages
 from ..errors import CourseError
-from ..waiting import wait_until
+from ..waiting import poll, wait_until
 from .processes import is_alive, running_pid, stop, stop_with_owner
 from .system_packages import run
 
@@ -274,13 +274,19 @@ def local_ports(current=None):
             "Prometheus": current.prometheus_port, "clustering": current.amqp_port + 20000}
 
 
-def check_ports_free(current=None):
-    for what, port in local_ports(current).items():
-        if port_is_open("127.0.0.1", port, timeout=0.5):
-            raise CourseError(
-                f"Port {port} ({what}) is in use by another program, so the broker cannot start. "
-                f"See which with: ss -ltnp 'sport = :{port}'  (macOS: lsof -i :{port}); stop it and try again."
-            )
+def check_ports_free(current=None, more_ports=None, wait=0.0, who="the broker", advice=None):
+    """Refuse, naming the port, when a port the node needs is taken. With ``wait``, first give a
+    node that is stopping (a test's or a lesson's, whose owner just ended) that long to free them."""
+    ports = {**(more_ports or {}), **local_ports(current)}
+
+    def taken():
+        return [(what, port) for what, port in ports.items() if port_is_open("127.0.0.1", port, timeout=0.5)]
+
+    if poll(lambda: not taken(), wait, interval=0.2):
+        return
+    for what, port in taken()[:1]:
+        advice = advice or f"See which with: ss -ltnp 'sport = :{port}'  (macOS: lsof -i :{port}); stop it and try again."
+        raise CourseError(f"Port {port} ({what}) is in use by another program, so {who} cannot start. {advice}")
 
 
 def state_beside(suffix):

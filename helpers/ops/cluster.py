@@ -62,7 +62,8 @@ class Cluster:
         broker.install_server_package()
         cookie = secrets.token_hex(20)
         for node in self.nodes:
-            broker.check_ports_free(node.current)
+            # a node of the previous cluster (an earlier lesson's or test's) may still be freeing its ports
+            broker.check_ports_free(node.current, wait=20, who=f"node {node.node_name}")
             shutil.rmtree(node.state / "data", ignore_errors=True)
             node.environment()  # writes the node's configuration; its HOME holds the cookie
             cookie_file = node.state / "home" / ".erlang.cookie"

@@ -22,7 +22,6 @@ import shutil
 
 from ..config import env, settings
 from ..errors import CourseError
-from ..waiting import poll
 from . import broker
 from .processes import start_keeper
 
@@ -89,11 +88,8 @@ def _start_afresh(node, kernels):
     old one), owned by a keeper of ``kernels``, once a node that was stopping has freed its ports."""
     if node.is_running():
         node.down()   # one that nobody keeps any more
-    ports = broker.local_ports(node.current)
-    taken = lambda: [port for port in ports.values() if broker.port_is_open("127.0.0.1", port, timeout=0.5)]  # noqa: E731
-    if not poll(lambda: not taken(), 20, interval=0.2):
-        raise CourseError(f"Port {taken()[0]} is in use by another program, so your own broker cannot start: "
-                          "close the other lesson notebooks' kernels, and run this cell again.")
+    broker.check_ports_free(node.current, wait=20, who="your own broker",
+                            advice="Close the other lesson notebooks' kernels, and run this cell again.")
     shutil.rmtree(node.state / "data", ignore_errors=True)
     node.state.mkdir(parents=True, exist_ok=True)
     kernels.write_text(f"{os.getpid()}\n")

@@ -26,7 +26,6 @@ from pathlib import Path
 from ..config import settings
 from ..errors import CourseError
 from ..management import ManagementAPI
-from ..waiting import poll
 from . import broker
 
 PLUGINS = "[rabbitmq_management,rabbitmq_auth_mechanism_ssl]."
@@ -80,15 +79,8 @@ class TLSNode:
                 raise CourseError(f"No {name} in {self.certificates}: make the certificates first (lesson 12 shows how).")
         self.stop()
         node = self._node()
-        ports = {"AMQP over TLS": self.amqps_port, **broker.local_ports(node.current)}
-
-        def taken():
-            return [(what, port) for what, port in ports.items() if broker.port_is_open("127.0.0.1", port, timeout=0.5)]
-
-        # A node of its own that was stopping (its owner just ended) frees its ports within seconds.
-        if not poll(lambda: not taken(), 15, interval=0.2):
-            what, port = taken()[0]
-            raise CourseError(f"Port {port} ({what}) is in use by another program: stop it, and run the cell again.")
+        broker.check_ports_free(node.current, more_ports={"AMQP over TLS": self.amqps_port}, wait=20,
+                                who="the TLS node", advice="Stop it, and run the cell again.")
         shutil.rmtree(self.state / "data", ignore_errors=True)
         self._configure(node)
         node.up(owner=os.getpid())  # it stops with this process (a lesson's kernel), however that ends
