@@ -36,6 +36,12 @@ def _quote(part):
     return quote(part, safe="")
 
 
+# How long a wait on the API's statistics lasts by default. They come in batches (every 5 s, or
+# what the broker's collect_statistics_interval says); on a loaded machine a batch comes late,
+# and a 10 s limit was seen to run out (a test suite beside eight nodes on two cores).
+STATS_WAIT = 30.0
+
+
 class ManagementAPI:
     """A small client for the management HTTP API. ``management_api()`` makes one from the settings."""
 
@@ -182,7 +188,7 @@ class ManagementAPI:
         frame["connection_name"] = [props.get("connection_name", "") if isinstance(props, dict) else "" for props in frame.pop("client_properties")]
         return frame
 
-    def connection(self, client_name, timeout=10.0):
+    def connection(self, client_name, timeout=STATS_WAIT):
         """The connection a client named ``client_name``, as a dict (see ``connections``), once the
         broker lists it (it lists a new connection within about a second)."""
         def listed():
@@ -191,7 +197,7 @@ class ManagementAPI:
             return None if mine.empty else mine.iloc[0].to_dict()
         return wait_until(listed, f"the connection '{client_name}' to be listed", timeout=timeout, interval=0.2)
 
-    def close_connection(self, client_name, reason="Closed from the management API", timeout=10.0):
+    def close_connection(self, client_name, reason="Closed from the management API", timeout=STATS_WAIT):
         """Close a client's connection from the broker's side, as the UI's "Force Close" button does.
         The client gets ``ConnectionClosedByBroker(320, 'CONNECTION_FORCED - <reason>')``. Lesson 11."""
         self._close(self.connection(client_name, timeout=timeout)["name"], reason)
@@ -200,7 +206,7 @@ class ManagementAPI:
         """Close the connection the broker names ``address``, telling its client ``reason``."""
         self.request("DELETE", f"connections/{_quote(address)}", headers={"X-Reason": reason})
 
-    def channels(self, client_name, at_least=1, timeout=10.0):
+    def channels(self, client_name, at_least=1, timeout=STATS_WAIT):
         """The channels of the connection a client named ``client_name`` (number, state, prefetch,
         unacked), once the broker lists ``at_least`` of them with their statistics (within about a
         second of their opening). Lesson 11."""
@@ -245,7 +251,7 @@ class ManagementAPI:
         keys = ["connection_created", "connection_closed", "channel_created", "channel_closed"]
         return {key: int(rates.get(key, 0)) for key in keys}
 
-    def wait_for_churn(self, since, timeout=10.0, **at_least):
+    def wait_for_churn(self, since, timeout=STATS_WAIT, **at_least):
         """What ``churn()`` counted after ``since`` (an earlier ``churn()``), once each count named
         in ``at_least`` has grown by that much (the broker's statistics lag a second or so)."""
         def counted():
@@ -292,7 +298,7 @@ class ManagementAPI:
                  "delivery_mode": (row.get("properties") or {}).get("delivery_mode", 1),
                  "headers": (row.get("properties") or {}).get("headers", {}) or {}} for row in rows]
 
-    def wait_for_consumers(self, queue, count, timeout=10.0):
+    def wait_for_consumers(self, queue, count, timeout=STATS_WAIT):
         """The consumers of ``queue`` (a ``consumers()`` frame), once the API lists ``count`` of them
         with their details; a CourseError after ``timeout``. Introduced in lesson 04."""
         listed = []
@@ -331,7 +337,7 @@ class ManagementAPI:
         return frame
 
     # -- waiting for the statistics to catch up -------------------------------------------
-    def wait_for_queue(self, name, timeout=10.0, **expected):
+    def wait_for_queue(self, name, timeout=STATS_WAIT, **expected):
         """Poll a queue until its fields equal ``expected`` (e.g. ``messages=3``); return it.
 
         The management statistics lag the broker by up to a second or two; this waits for

@@ -21,7 +21,7 @@ import pika.exceptions
 
 from ..amqp import declare_queue, queue_counts
 from ..errors import CourseError
-from ..management import management_api
+from ..management import STATS_WAIT, management_api
 from ..waiting import wait_until
 
 RETURNED = "returned (no queue)"
@@ -178,7 +178,7 @@ def exchange_counts(name, api=None):
     return {"publish_in": stats.get("publish_in", 0), "publish_out": stats.get("publish_out", 0)}
 
 
-def wait_for_exchange(name, api=None, timeout=10.0, **expected):
+def wait_for_exchange(name, api=None, timeout=STATS_WAIT, **expected):
     """Poll an exchange's counts until they equal ``expected`` (e.g. ``publish_in=5``); return them.
 
     The management statistics lag the broker by a second or so; this raises a CourseError that
