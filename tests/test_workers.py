@@ -143,3 +143,21 @@ def test_charts_are_titled_and_labelled():
     assert len(plot_grouped_bars(frame, "t", "x", "y", reference=1.0).patches) == 4
     samples = pd.DataFrame({"seconds": [0, 1], "messages": [3, 0]})
     assert plot_runs({"1 worker": samples}).get_ylabel() == "messages in the queue"
+
+
+def test_reports_are_removed_with_their_process_and_a_killed_ones_by_the_next():
+    # Every lesson's kernel and test process writes workers' and RPC servers' reports: none may
+    # pile up in the system's temporary folder, not even from a kernel that was killed.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def reports_folder_of(code):
+        result = subprocess.run([sys.executable, "-c", "import os, sys\nfrom helpers.lab.workers import reports_folder\n"
+                                 "print(reports_folder(), flush=True)\n" + code], capture_output=True, text=True, timeout=60)
+        return Path(result.stdout.strip())
+
+    killed = reports_folder_of("os.kill(os.getpid(), 9)")
+    assert killed.is_dir()
+    ended = reports_folder_of("")
+    assert not ended.exists() and not killed.exists()

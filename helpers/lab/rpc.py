@@ -33,6 +33,7 @@ import pika.exceptions
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll, wait_until
+from .workers import reports_folder
 
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
@@ -166,7 +167,7 @@ class RpcServer:
     def __init__(self, queue="rpc_queue", mode="normal", delay=1.0, idle_timeout=60.0, name="pricing-server",
                  ready_timeout=15.0):
         self.queue, self.mode, self.name = queue, mode, name
-        self.report_path = Path(tempfile.mkdtemp(prefix="course-rpc-")) / f"{name}.jsonl"
+        self.report_path = Path(tempfile.mkdtemp(prefix="rpc-", dir=reports_folder())) / f"{name}.jsonl"
         command = [sys.executable, "-m", "helpers.lab.rpc_server", "--queue", queue, "--name", name, "--mode", mode,
                    "--delay", str(delay), "--idle-timeout", str(idle_timeout), "--report", str(self.report_path)]
         self.stderr_path = self.report_path.with_suffix(".stderr")

@@ -20,6 +20,7 @@ from helpers import checks
 from helpers.amqp import connect
 from helpers.lab import capstone
 from helpers.lab.capstone import DEAD, DEAD_LETTERS, EXCHANGE, PARKED, QUEUES, RESULTS, WORK
+from helpers.lab.workers import reports_folder
 from exercise_support import consume_right, fresh, said, verdict
 
 
@@ -263,7 +264,7 @@ def changed(name, *edits):
     for old, new in edits:
         assert old in source, old
         source = source.replace(old, new)
-    path = Path(tempfile.mkdtemp(prefix="course-test-")) / f"{name}.py"
+    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=reports_folder())) / f"{name}.py"
     path.write_text("import json\nimport pika\nfrom helpers.lab.worker import JobFailed\n\n\n"
                     + source.replace("def consume(", f"def {name}("))
     spec = importlib.util.spec_from_file_location(name, path)
