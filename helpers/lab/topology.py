@@ -35,7 +35,6 @@ does not count per binding (the ``incoming`` lists stay empty unless the broker 
 Introduced in lesson 07 (and used in lesson 09 and by ``python -m helpers.lab.dashboard --topology``).
 """
 
-from urllib.parse import quote
 
 import matplotlib.pyplot as plt
 import networkx as nx
@@ -59,10 +58,6 @@ EDGE_STYLES = {  # how each kind of edge looks: line style, colour
 
 def _rate(stats, name):
     return float(((stats or {}).get(f"{name}_details") or {}).get("rate", 0.0))
-
-
-def _q(part):
-    return quote(part, safe="")
 
 
 def format_rate(rate, bound=False):
@@ -105,13 +100,13 @@ def read_topology(api=None, vhost=None, include=None):
     api = api or management_api()
     vhost = api.vhost if vhost is None else vhost
     wanted = _wanted(include)
-    exchanges = {row["name"]: row for row in api.get(f"exchanges/{_q(vhost)}")}
-    queues = {row["name"]: row for row in api.get(f"queues/{_q(vhost)}")}
-    bindings = [row for row in api.get(f"bindings/{_q(vhost)}") if row.get("source")]  # not the default exchange's
-    consumers = api.get(f"consumers/{_q(vhost)}")
-    channels = {row.get("name"): row for row in api.get(f"vhosts/{_q(vhost)}/channels")}
+    exchanges = {row["name"]: row for row in api.get(api.vhost_path("exchanges", vhost=vhost))}
+    queues = {row["name"]: row for row in api.get(api.vhost_path("queues", vhost=vhost))}
+    bindings = [row for row in api.get(api.vhost_path("bindings", vhost=vhost)) if row.get("source")]  # not the default exchange's
+    consumers = api.get(api.vhost_path("consumers", vhost=vhost))
+    channels = {row.get("name"): row for row in api.get(api.vhost_path("vhosts", vhost=vhost) + "/channels")}
     client_names = {row.get("name"): (row.get("client_properties") or {}).get("connection_name")
-                    for row in api.get(f"vhosts/{_q(vhost)}/connections")}
+                    for row in api.get(api.vhost_path("vhosts", vhost=vhost) + "/connections")}
 
     graph = nx.DiGraph(vhost=vhost)
 
@@ -393,13 +388,17 @@ class LiveTopology:
         self.graph = read_topology(api, self.vhost, self.include)
         fig, ax = plt.subplots(figsize=topology_figsize(self.graph), layout="constrained")
 
+        drawings = 0
+
         def draw(final=False):
-            if self.redraws or final:
+            nonlocal drawings
+            if drawings:  # the first drawing shows the graph read above
                 self.graph = read_topology(api, self.vhost, self.include)
-            self.redraws += 1
+            drawings += 1
             ax.clear()
             draw_topology(self.graph, ax=ax, title=self.title)
             return self.graph
 
-        redraw_in_place(fig, draw, seconds, every=self.interval, until=until, at=at, at_least=1, between=between)
+        self.redraws = redraw_in_place(fig, draw, seconds, every=self.interval, until=until, at=at, at_least=1,
+                                       between=between)
         return self.graph
