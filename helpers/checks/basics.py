@@ -18,23 +18,25 @@ __all__ = ["check_broker_version", "check_enabled_plugins", "check_audit_trail",
 
 
 class AnotherBroker:
-    """The course's management API, answering as a broker with another version and other plugins
-    would: a check calls the learner's function on it, so that only code that reads the API, not
-    a value typed in, gives the right answer for both."""
+    """The course's management API, answering as another broker would: a check calls the learner's
+    function on it, so that only code that reads the API, not a value typed in, gives the right
+    answer for both. Its overview gives another version; its nodes have one more plugin than the
+    real ones, or, given ``plugins``, it has one node, made up, with exactly those (for an account
+    that may not read the real node: a workshop attendee's)."""
 
     VERSION = "9.9.9-check"
     PLUGIN = "rabbitmq_check_plugin"
 
-    def __init__(self, api):
+    def __init__(self, api, plugins=None):
         self.api = api
+        self.plugins = None if plugins is None else list(plugins)
 
     def __getattr__(self, name):
         return getattr(self.api, name)
 
-    def overview(self):
-        return {**self.api.overview(), "rabbitmq_version": self.VERSION}
-
     def get(self, path, **params):
+        if path == "nodes" and self.plugins is not None:
+            return [{"name": "made-up@localhost", "enabled_plugins": list(self.plugins), "running": True}]
         found = self.api.get(path, **params)
         if path == "overview":
             found = {**found, "rabbitmq_version": self.VERSION}
@@ -42,13 +44,14 @@ class AnotherBroker:
             found = [{**node, "enabled_plugins": [*node.get("enabled_plugins", []), self.PLUGIN]} for node in found]
         return found
 
+    def overview(self):
+        return self.get("overview")
+
     def node(self):
         return self.get("nodes")[0]
 
     def nodes(self):
-        frame = self.api.nodes().copy()
-        frame["enabled_plugins"] = [[*plugins, self.PLUGIN] for plugins in frame["enabled_plugins"]]
-        return frame
+        return pd.DataFrame(self.get("nodes"))
 
 
 def _not_written(function, name, signature):
@@ -88,29 +91,6 @@ def _node_plugins(api, wait):
     return sorted(found)
 
 
-class MadeUpNode:
-    """The course's management API, answering for a node made up by a check, with these plugins:
-    for an account that may not read the real node (a workshop attendee's), a check calls the
-    learner's function on two such nodes, so that only code that reads the API passes."""
-
-    def __init__(self, api, plugins):
-        self.api, self.plugins = api, list(plugins)
-
-    def __getattr__(self, name):
-        return getattr(self.api, name)
-
-    def get(self, path, **params):
-        if path == "nodes":
-            return [{"name": "made-up@localhost", "enabled_plugins": list(self.plugins), "running": True}]
-        return self.api.get(path, **params)
-
-    def node(self):
-        return self.get("nodes")[0]
-
-    def nodes(self):
-        return pd.DataFrame(self.get("nodes"))
-
-
 def _plugins_problem(answer, actual, where):
     """What is wrong with ``answer``, the plugins enabled_plugins(api) returned for a node that has
     ``actual`` (``where`` names that node), or None."""
@@ -133,7 +113,7 @@ def _plugins_problem(answer, actual, where):
 def check_enabled_plugins(enabled_plugins, wait=10.0):
     """Lesson 00: does ``enabled_plugins(api)`` return the plugins enabled on the node, as a list?
     On a workshop's shared broker, where the attendee's account may not read the node, it is
-    judged on two made-up nodes instead (MadeUpNode)."""
+    judged on two made-up nodes instead (AnotherBroker with plugins)."""
     problem = _not_written(enabled_plugins, "enabled_plugins", "(api)")
     if problem:
         return report(False, "", problem)
@@ -158,7 +138,7 @@ def _judge_on_made_up_nodes(enabled_plugins, api):
              ["rabbitmq_management", "rabbitmq_prometheus", AnotherBroker.PLUGIN]]
     for number, plugins in enumerate(cases, start=1):
         try:
-            answer = enabled_plugins(MadeUpNode(api, plugins))
+            answer = enabled_plugins(AnotherBroker(api, plugins))
         except Exception as error:  # noqa: BLE001 - the learner's code, said in one line
             return report(False, "", f"enabled_plugins(api) raised {type(error).__name__}: {error} on a made-up node "
                                      f"with {plugins}. Your account cannot see the room's node, so the check made up "
