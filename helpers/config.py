@@ -129,6 +129,22 @@ def settings():
     )
 
 
+# In a workshop, a lesson that operates its broker moves its kernel to a node of the attendee's
+# own (helpers/ops/own_node.py); this setting then keeps the room's broker, where progress goes.
+ROOM_URL = "CLASSROOM_AMQP_URL"
+
+
+def on_own_node():
+    """True when this kernel has moved to a node of the attendee's own."""
+    return bool(env(ROOM_URL))
+
+
+def room_amqp_url():
+    """The AMQP URL of the room's shared broker (where a check records progress): the broker in
+    the settings, unless this kernel has moved to a node of its own."""
+    return env(ROOM_URL) or settings().amqp_url
+
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 

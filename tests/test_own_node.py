@@ -2,26 +2,18 @@
 node of the attendee's own where one can start, its checks still on the room's board, the room's
 broker never restarted; in one sentence where none can."""
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_client.kernelspec import NATIVE_KERNEL_NAME
-from nbclient import NotebookClient
+from lesson_kernels import PROJECT, exercises, run_in_kernel
 
-from helpers.config import read_dotenv, settings
+from helpers.config import on_own_node, settings
 from helpers.errors import CourseError
 from helpers.management import management_api
 from helpers.ops import broker, classroom, own_node
 from helpers.waiting import poll, wait_until
 
-PROJECT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("exercises", PROJECT / "tools" / "exercises.py")
-exercises = importlib.util.module_from_spec(spec)
-sys.modules.setdefault("exercises", exercises)
-spec.loader.exec_module(exercises)
 
 
 def no_rabbitmq_package():
@@ -32,7 +24,7 @@ def test_outside_a_workshop_a_lesson_stays_on_the_course_broker(monkeypatch):
     monkeypatch.delenv("COURSE_CLASSROOM", raising=False)
     before = settings()
     assert own_node.use_own_node("restarts its broker") is None
-    assert settings() == before and not own_node.on_own_node()
+    assert settings() == before and not on_own_node()
 
 
 def test_where_no_node_can_start_one_sentence_says_so_and_the_shared_broker_is_never_restarted(monkeypatch, capsys):
@@ -66,12 +58,8 @@ def test_lesson_06_runs_on_the_attendees_own_node_and_the_board_shows_its_exerci
     api = management_api(timeout=10)
     room_node = broker.LocalNode().pid()
     notebook, _ = exercises.solution_edition(nbformat.read(PROJECT / "notebooks" / "06_durability.ipynb", as_version=4))
-    with monkeypatch.context() as patched:
-        for key, value in read_dotenv(folder / "attendee-01.env").items():
-            patched.setenv(key, value)   # the kernel starts with the attendee's settings
-        own = broker.settings_on_ports(settings().amqp_port + own_node.PORT_SHIFT, 0, 0)
-        NotebookClient(notebook, timeout=300, kernel_name=NATIVE_KERNEL_NAME,
-                       resources={"metadata": {"path": str(PROJECT / "notebooks")}}).execute()
+    own = broker.settings_on_ports(settings().amqp_port + own_node.PORT_SHIFT, 0, 0)
+    run_in_kernel(notebook, monkeypatch, folder / "attendee-01.env", timeout=300)
     said = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
     assert f"it runs on a broker of your own, started here on port {own.amqp_port}" in said
 
@@ -97,11 +85,7 @@ def test_lesson_16_without_a_node_of_its_own_runs_its_exercises_on_the_room_and_
         "    raise CourseError('No Docker engine and no RabbitMQ package here.')\n\n\n"
         "broker.install_server_package = no_package")
     notebook.cells = [no_package, *notebook.cells[:drill + 1], *solutions]
-    with monkeypatch.context() as patched:
-        for key, value in read_dotenv(folder / "attendee-01.env").items():
-            patched.setenv(key, value)
-        NotebookClient(notebook, timeout=300, kernel_name=NATIVE_KERNEL_NAME, allow_errors=True,
-                       resources={"metadata": {"path": str(PROJECT / "notebooks")}}).execute()
+    run_in_kernel(notebook, monkeypatch, folder / "attendee-01.env", allow_errors=True, timeout=300)
     errors = {index: output for index, cell in enumerate(notebook.cells) for output in cell.get("outputs", [])
               if output["output_type"] == "error"}
     assert list(errors) == [drill + 1] and "which the whole room shares" in errors[drill + 1]["evalue"]

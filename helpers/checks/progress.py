@@ -11,7 +11,7 @@ records on the room's broker. Outside a classroom, nothing is recorded and the l
 
 import time
 
-from ..config import env, settings
+from ..config import env, room_amqp_url, settings
 
 PROGRESS_QUEUE = "course.progress"
 PROGRESS_LIMIT = 2000  # the queue keeps the newest records: a long workshop cannot fill the broker
@@ -39,7 +39,6 @@ def record_progress(check_name, args, ok):
     if not classroom():
         return
     from ..amqp import connect, publish
-    from ..ops.own_node import room_amqp_url
 
     record = progress_record(check_name, args, ok, classroom(), settings().user)
     try:

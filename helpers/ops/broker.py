@@ -34,7 +34,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..config import (DEFAULT_PASSWORD, DEFAULT_USER, LOOPBACK, PROJECT_DIR, Settings, broker_listen, env, login_source,
-                      settings, where_set)
+                      on_own_node, settings, where_set)
 from . import system_packages
 from ..errors import CourseError
 from ..waiting import poll, wait_until
@@ -635,8 +635,6 @@ def not_in_a_classroom(action):
     """A workshop's attendee (``COURSE_CLASSROOM`` set) never stops, restarts or reconfigures the
     broker: the whole room shares it. One sentence instead. A lesson moved to a node of the
     attendee's own (own_node.py) operates that node as usual."""
-    from .own_node import on_own_node
-
     if env("COURSE_CLASSROOM") and not on_own_node():
         raise CourseError(f"This would {action} the broker, which the whole room shares in this workshop: that is "
                           "the instructor's to show on their screen (docs/WORKSHOP.md). Go on with the next section.")

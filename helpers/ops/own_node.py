@@ -20,24 +20,12 @@ on the room's broker and only the drill's cell is refused.
 import os
 import shutil
 
-from ..config import env, settings
+from ..config import ROOM_URL, env, on_own_node, settings
 from ..errors import CourseError
 from . import broker
 from .processes import start_keeper
 
 PORT_SHIFT = 1300  # beside the room's ports: TLS +1000/+1100, cluster +1500.., Flower +2000
-ROOM_URL = "CLASSROOM_AMQP_URL"  # the room's broker, where progress goes, while this kernel runs on its own node
-
-
-def on_own_node():
-    """True when this kernel has moved to a node of the attendee's own."""
-    return bool(env(ROOM_URL))
-
-
-def room_amqp_url():
-    """The AMQP URL of the room's shared broker (where a check records progress)."""
-    return env(ROOM_URL) or settings().amqp_url
-
 
 def use_own_node(what, required=True):
     """In a workshop, move this kernel to a node of the attendee's own (see the module's docstring).
