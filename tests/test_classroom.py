@@ -3,14 +3,9 @@ attendees made, lesson 02 run as three of them in kernels of their own, the boar
 what they did, one attendee refused on another's vhost, and a reset that leaves the broker as it
 was before the class."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import nbformat
 import pytest
-from jupyter_client.kernelspec import NATIVE_KERNEL_NAME
-from nbclient import NotebookClient
+from lesson_kernels import PROJECT, exercises, run_in_kernel
 
 from helpers.amqp import connect, publish
 from helpers.config import read_dotenv, settings
@@ -18,12 +13,6 @@ from helpers.errors import CourseError
 from helpers.management import ManagementAPI, management_api
 from helpers.ops import broker, classroom, prometheus
 from helpers.waiting import wait_until
-
-PROJECT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("exercises", PROJECT / "tools" / "exercises.py")
-exercises = importlib.util.module_from_spec(spec)
-sys.modules.setdefault("exercises", exercises)
-spec.loader.exec_module(exercises)
 
 
 def broker_state(api):
@@ -43,11 +32,7 @@ def lesson_02_as(env_file, monkeypatch, solved):
     for number in range(len(found), 0, -1):
         if number not in solved:
             del notebook.cells[kept + 3 * (number - 1): kept + 3 * number]
-    with monkeypatch.context() as patched:
-        for key, value in read_dotenv(env_file).items():
-            patched.setenv(key, value)   # the kernel starts with the attendee's settings
-        NotebookClient(notebook, timeout=180, kernel_name=NATIVE_KERNEL_NAME,
-                       resources={"metadata": {"path": str(PROJECT / "notebooks")}}).execute()
+    run_in_kernel(notebook, monkeypatch, env_file)
 
 
 @pytest.fixture
@@ -172,11 +157,7 @@ def solution_edition_as(lesson, env_file, monkeypatch):
     solution: tools/exercises.py) in a kernel started with an attendee's .env, every cell run even
     after an error; returns the notebook and the verdict each check cell must print."""
     notebook, expected = exercises.solution_edition(nbformat.read(PROJECT / "notebooks" / lesson, as_version=4))
-    with monkeypatch.context() as patched:
-        for key, value in read_dotenv(env_file).items():
-            patched.setenv(key, value)
-        NotebookClient(notebook, timeout=180, kernel_name=NATIVE_KERNEL_NAME, allow_errors=True,
-                       resources={"metadata": {"path": str(PROJECT / "notebooks")}}).execute()
+    run_in_kernel(notebook, monkeypatch, env_file, allow_errors=True)
     return notebook, expected
 
 

@@ -9,22 +9,10 @@ wrong one works, and each exercise's given cell makes all that the exercise need
 checked by strict nbval (its checks' stored outputs are the ❌ of a Run All with nothing typed).
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import nbformat
 import pytest
-from jupyter_client.kernelspec import NATIVE_KERNEL_NAME
-from nbclient import NotebookClient
+from lesson_kernels import NOTEBOOKS, exercises, run_in_kernel
 
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
-spec = importlib.util.spec_from_file_location("exercises", TOOLS / "exercises.py")
-exercises = importlib.util.module_from_spec(spec)
-sys.modules.setdefault("exercises", exercises)
-spec.loader.exec_module(exercises)
-
-NOTEBOOKS = TOOLS.parent / "notebooks"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -39,9 +27,7 @@ def tracebacks(cell):
 @pytest.mark.parametrize("lesson", LESSONS, ids=[path.name for path in LESSONS])
 def test_each_exercise_fails_empty_then_passes_with_its_solution(lesson):
     notebook, expected = exercises.solution_edition(nbformat.read(lesson, as_version=4))
-    client = NotebookClient(notebook, timeout=180, kernel_name=NATIVE_KERNEL_NAME, allow_errors=True,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
-    client.execute()
+    run_in_kernel(notebook, allow_errors=True)
     for cell in (c for c in notebook.cells if c.cell_type == "code"):
         meant_to_raise = "raises-exception" in cell.metadata.get("tags", []) or "NBVAL_RAISES_EXCEPTION" in cell.source
         assert meant_to_raise or not tracebacks(cell), f"{lesson.name}: a traceback in {cell.source[:80]!r}: {tracebacks(cell)}"

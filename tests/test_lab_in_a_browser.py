@@ -10,7 +10,6 @@ test's thread while it is open, and a session-long one would be in the way of ev
 on the same worker that runs asyncio (nbclient, the terminal tests).
 """
 
-import importlib.util
 import os
 import re
 import shutil
@@ -26,6 +25,7 @@ from helpers.config import PROJECT_DIR
 from helpers.ops import browser as system_browser
 from helpers.waiting import poll
 from kernel_ports import free_port
+from lesson_kernels import exercises
 from limits import NEVER_HANGS
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -233,9 +233,6 @@ def test_lesson_02_runs_top_to_bottom_from_the_menu(page, lab):
 
 def exercise_cells(name, number):
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    spec = importlib.util.spec_from_file_location("exercises", PROJECT_DIR / "tools" / "exercises.py")
-    exercises = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(exercises)
     found = next(e for e in exercises.exercises(notebook) if e.number == number)
     return found, exercises.solution_code(notebook.cells[found.solution])
 
