@@ -7,7 +7,7 @@ from helpers.amqp import drain, publish
 from helpers.lesson import Lesson
 from helpers.management import management_api
 from helpers.waiting import poll
-from exercise_support import fresh, said, verdict
+from exercise_support import EVERY_RUN, fresh, said, verdict
 
 TEXTS = ["one", "two", "three"]
 
@@ -95,7 +95,7 @@ def test_02_exercise_1_wrong_answers(hello, capsys, answer):
     assert verdict(capsys) == "❌"
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_02_exercise_1_an_extra_copy_fails_on_every_run(hello, capsys, attempt):
     given_empty(hello)
     publishes(*TEXTS, "three")(hello)
@@ -277,7 +277,7 @@ def test_02_exercise_2_a_second_try_after_a_wrong_one(lesson, capsys):
     assert verdict(capsys) == "✅"
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_02_exercise_2_a_right_try_then_an_auto_ack_one(lesson, capsys, attempt):
     """Each try after the given cell is judged by its own channel's counters: the acks of the one
     before never count for the next, and the right answer's are seen however late they come."""

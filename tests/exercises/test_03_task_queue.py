@@ -7,7 +7,7 @@ import pytest
 
 from helpers import checks
 from helpers.lab.workers import WorkerPool, make_jobs, publish_jobs
-from exercise_support import consume_ack_before_work, consume_hard_coded_tag, consume_right, fresh, verdict
+from exercise_support import EVERY_RUN, consume_ack_before_work, consume_hard_coded_tag, consume_right, fresh, verdict
 
 
 @pytest.fixture
@@ -154,7 +154,7 @@ def test_03_exercise_1_wrong_answers(tasks, capsys, answer, expected):
     assert verdict(capsys) == expected
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_03_exercise_1_an_extra_copy_checked_right_after_publishing_fails_every_time(tasks, capsys, attempt):
     """The count stands still before the check takes it: a copy published right after the six is
     counted on every run."""
@@ -299,7 +299,7 @@ def test_03_exercise_2_a_pool_on_another_queue(tasks, capsys):
         tasks.queue_delete("tasks.other")
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_03_exercise_2_a_pool_that_does_not_wait_fails_on_every_run(tasks, capsys, attempt):
     """The jobs of the given cell (the guide's durations), and a pool stopped as soon as it has
     started. Its workers subscribe together, so none can do the others' jobs while they start
@@ -314,7 +314,7 @@ def test_03_exercise_2_a_pool_that_does_not_wait_fails_on_every_run(tasks, capsy
         pool.cleanup()
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_03_exercise_2_the_right_answer_and_a_second_try(tasks, capsys, attempt):
     """The given cell publishes the jobs before the pool starts: the verdict must not depend on
     whether every worker got one, nor the auto-ack answer's on one worker taking them all (the

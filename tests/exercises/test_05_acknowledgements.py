@@ -5,7 +5,7 @@ import json
 import pytest
 
 from helpers import checks
-from exercise_support import said, verdict
+from exercise_support import EVERY_RUN, said, verdict
 
 
 def consume_left_empty(channel, queue, do_job):
@@ -114,7 +114,7 @@ def test_05_exercise_1_wrong_answers(capsys, handle):
     assert verdict(capsys) == "❌"
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_05_exercise_1_rejects_are_seen_on_every_run(capsys, attempt):
     """A reject is read from the check's queue of rejects after round trips on the channel that
     sent it, not after a wait: a job done and then rejected is never taken for an acked one."""
@@ -345,7 +345,7 @@ def test_05_exercise_2_wrong_answers(capsys, consume):
     assert verdict(capsys) == "❌"
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_05_exercise_2_same_verdicts_on_every_run(capsys, attempt):
     """The verdict comes from what the broker holds once every job was tried, not from a set time.
     Ten runs each of the right answer and of a requeue (the old check counted failures within one

@@ -5,7 +5,7 @@ import pytest
 
 from helpers import checks
 from helpers.amqp import publish
-from exercise_support import verdict, fresh
+from exercise_support import EVERY_RUN, fresh, verdict
 
 
 PERSISTENT = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent)
@@ -81,7 +81,7 @@ def test_06_exercise_1_a_second_try_after_the_given_cell(channel, capsys):
     fresh(channel, QUEUE)
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_06_exercise_1_checked_right_after_publishing(channel, capsys, attempt):
     """The check looks at the messages themselves (the management API's get), not at the queue's
     statistics, which lag a second or more: checked at once, the right answer passes every time."""
@@ -94,7 +94,7 @@ def test_06_exercise_1_checked_right_after_publishing(channel, capsys, attempt):
     fresh(channel, QUEUE)
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_06_exercise_1_a_fourth_message_checked_right_after_publishing_fails_every_time(channel, capsys, attempt):
     """The count stands still before the check takes it: a copy published right after the three
     is counted on every run."""

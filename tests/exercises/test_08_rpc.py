@@ -5,7 +5,7 @@ import pytest
 from helpers import checks
 from helpers.amqp import connect
 from helpers.lab.rpc import RpcClient, RpcServer, RpcTimeout, quote
-from exercise_support import verdict, fresh
+from exercise_support import EVERY_RUN, fresh, verdict
 
 
 ORDER = [("photo-print", 36), ("frame", 3), ("photo-book", 1)]
@@ -134,7 +134,7 @@ def test_08_exercise_2_gave_up(pricing, capsys):
     assert verdict(capsys) == "✅"
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_08_exercise_2_right_every_time(pricing, capsys, attempt):
     """The stop, the broker's consumer count and the send time, read in order: the same verdict on every run."""
     server, connection = pricing
@@ -142,7 +142,7 @@ def test_08_exercise_2_right_every_time(pricing, capsys, attempt):
     assert verdict(capsys) == "✅"
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_08_exercise_2_timeout_from_before_the_stop_every_time(pricing, capsys, attempt):
     """A call that timed out against a slow server, kept, then the server stopped: ❌ on every run."""
     server, connection = pricing

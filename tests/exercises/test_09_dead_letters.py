@@ -5,7 +5,7 @@ import pytest
 from helpers import checks
 from helpers.amqp import connect, publish
 from helpers.management import management_api
-from exercise_support import verdict, fresh
+from exercise_support import EVERY_RUN, fresh, verdict
 
 
 REFUNDS = ("test-refunds", "test-refunds.dead")
@@ -161,9 +161,9 @@ def test_09_exercise_2_queue_not_durable(lesson_channel, capsys):
     fresh(lesson_channel, "test-prices", "test-prices.dropped")
 
 
-# What was pushed out is dead-lettered a moment after each publish: these run ten times each, so
+# What was pushed out is dead-lettered a moment after each publish: these run EVERY_RUN times each, so
 # that neither verdict depends on when it arrives.
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_09_exercise_2_every_text_published_twice(lesson_channel, capsys, attempt):
     fill_prices(lesson_channel, RIGHT, SENT + SENT)
     checks.check_kept_newest("test-prices", SENT, limit=3)
@@ -172,7 +172,7 @@ def test_09_exercise_2_every_text_published_twice(lesson_channel, capsys, attemp
     fresh(lesson_channel, "test-prices", "test-prices.dropped")
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_09_exercise_2_kept_newest_right(lesson_channel, capsys, attempt):
     fill_prices(lesson_channel, RIGHT, SENT)
     checks.check_kept_newest("test-prices", SENT, limit=3)
@@ -180,7 +180,7 @@ def test_09_exercise_2_kept_newest_right(lesson_channel, capsys, attempt):
     fresh(lesson_channel, "test-prices", "test-prices.dropped")
 
 
-@pytest.mark.parametrize("attempt", range(10))
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 def test_09_exercise_2_a_second_try_on_a_fresh_channel(capsys, attempt):
     """As the given cell does (lesson.new_channel()): the first try's channel closed just before the
     queue is deleted and made again; what that channel published must not count for the second try."""

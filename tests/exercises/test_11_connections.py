@@ -11,6 +11,7 @@ from helpers import checks
 from helpers.amqp import connect
 from helpers.errors import CourseError
 from exercise_support import said as one_line
+from exercise_support import EVERY_RUN
 from limits import NEVER_HANGS
 
 
@@ -134,16 +135,16 @@ WRONG_WORKERS = {
 
 # The check cuts the connection at points it controls (a job count in handle, then the broker's
 # own view of the queue), so each answer gets the same verdict on every run, whatever the load:
-# ten runs each of the solution and of the answers whose verdict the cuts decide.
+# EVERY_RUN runs each of the solution and of the answers whose verdict the cuts decide.
 SOLUTION_WORKER = recovering_worker()
-REPEATED = [(name, 10) for name in ["solution", "task: catches only StreamLostError, not the broker's close",
+REPEATED = [(name, EVERY_RUN) for name in ["solution", "task: catches only StreamLostError, not the broker's close",
                                     "task: returns after the loss", "acks: in batches of 4, the last batch left unacked at stop",
                                     "acks: recovers with auto_ack", "acks: recovers, never acks", "acks: acks before the work"]]
 
 
 @pytest.mark.parametrize("answer", [WRONG_WORKERS[name] for name in WRONG_WORKERS if name not in dict(REPEATED)],
                          ids=[name for name in WRONG_WORKERS if name not in dict(REPEATED)])
-def test_11_exercise_1_wrong_answers(capsys, answer):  # the others run ten times below
+def test_11_exercise_1_wrong_answers(capsys, answer):  # the others run EVERY_RUN times below
     checks.check_survives_cut_connection(answer, queue="pytest-recovery-exercise")
     assert verdict(capsys) == "❌"
 
@@ -317,8 +318,8 @@ def test_11_exercise_2_a_heartbeat_at_the_bounds(capsys, heartbeat):
 
 
 # The answers whose verdict rests on what the broker does to a connection whose heartbeats stop
-# while a job runs: ten runs each.
-@pytest.mark.parametrize("attempt", range(10))
+# while a job runs: EVERY_RUN runs each.
+@pytest.mark.parametrize("attempt", range(EVERY_RUN))
 @pytest.mark.parametrize("run_long_jobs", [long_jobs_in_the_io_thread, long_jobs_while_the_loop_sleeps],
                          ids=["work in the I/O thread", "loop sleeps"])
 def test_11_exercise_2_same_verdict_on_every_run(capsys, run_long_jobs, attempt):
