@@ -30,6 +30,7 @@ from helpers.config import PROJECT_DIR
 from helpers.ops.broker import COURSE_POLICIES
 from helpers.ops.processes import is_alive
 from kernel_ports import use_ports_of_worker
+from lesson_exercises import LessonsWithExercises
 
 TEST_NODES = PROJECT_DIR / ".broker-tests"
 # Worker N's node: AMQP 5750+N, management 15750+N, Prometheus endpoint 15780+N (clustering
@@ -86,16 +87,15 @@ def claim_node_number(wanted):
 def unit_of(nodeid):
     """The unit of work a test belongs to: its file, with two exceptions."""
     path, _, test = nodeid.partition("::")
-    if path.endswith(("test_exercise_solutions.py", "test_lab_in_a_browser.py")):
-        return nodeid  # one lesson's solution edition; one browser test (each worker starts its own lab)
+    if path.endswith("test_lab_in_a_browser.py"):
+        return nodeid  # one browser test (each worker starts its own lab)
     if "/exercises/" in path:
         return nodeid  # one wrong (or right) answer to one exercise's check: each sets up its own state
     return path
 
 
 def runs_a_whole_lesson(nodeid):
-    return (nodeid.endswith(".ipynb") or ".ipynb::" in nodeid or "test_exercise_solutions.py" in nodeid
-            or "test_lab_in_a_browser.py" in nodeid)
+    return nodeid.endswith(".ipynb") or ".ipynb::" in nodeid or "test_lab_in_a_browser.py" in nodeid
 
 
 # How long each unit took in the last run, so the next run hands out the longest first (a
@@ -164,6 +164,7 @@ def interrupt_when_gone(owner):
 
 def pytest_configure(config):
     interrupt_on_sigterm()
+    config.pluginmanager.register(LessonsWithExercises(), "course-lessons-with-exercises")
     worker = xdist_worker_number()
     if worker is None:
         if os.environ.get("COURSE_TEST_OWNER_PID"):

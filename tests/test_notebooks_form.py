@@ -113,5 +113,7 @@ def test_exercises_are_laid_out_for_every_edition(notebook):
         compile(code, "<solution>", "exec")
         assert "check_" not in code, f"the solution of exercise {exercise.number} calls its check itself"
         assert solution.source.startswith("<details>"), "a solution stays collapsed until the learner opens it"
-        assert "❌" in "".join(o.get("text", "") for o in check.outputs), \
-            f"exercise {exercise.number}: the stored check output is a Run All with nothing typed, so it shows ❌"
+        lines = "".join(o.get("text", "") for o in check.outputs if o.get("name") == "stdout").strip().splitlines()
+        assert lines and all(line.startswith("❌") for line in lines), \
+            f"exercise {exercise.number}: the stored check output is a Run All with nothing typed, so it shows ❌: {lines!r}"
+        assert all(len(line) > 30 for line in lines), f"exercise {exercise.number}: a ❌ gives no next step: {lines!r}"

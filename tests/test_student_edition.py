@@ -68,7 +68,7 @@ def test_every_cell_of_the_edition_parses(edition):
 
 def test_the_edition_is_the_lesson_without_its_solutions(edition):
     """So it runs as the lesson does: strict nbval runs each lesson with nothing typed and its
-    stored outputs show every check's ❌ (tests/test_exercise_solutions.py runs the solutions)."""
+    stored outputs show every check's ❌ (tests/lesson_exercises.py then runs the solutions)."""
     for lesson in LESSONS:
         original = nbformat.read(lesson, as_version=4)
         copy = nbformat.read(edition / lesson.name, as_version=4)

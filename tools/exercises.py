@@ -120,11 +120,22 @@ def solution_edition(notebook):
         cells.append(cell)
         if index in by_check:
             expected.append((cell, "❌", by_check[index]))
-    for exercise in found:
-        answer = nbformat.v4.new_code_cell(solution_code(notebook.cells[exercise.solution]))
-        answer.metadata["tags"] = [EXERCISE]
-        again = copy.deepcopy(notebook.cells[exercise.check])
-        cells += [copy.deepcopy(notebook.cells[exercise.given]), answer, again]
+    for exercise, (given, answer, again) in done_again(notebook):
+        cells += [given, answer, again]
         expected.append((again, "✅", exercise))
     notebook.cells = cells
     return notebook, expected
+
+
+def done_again(notebook):
+    """Each exercise done again, as a learner does after a Run All: ``[(exercise, [given cell, the
+    solution typed into the learner's cell, the check]), ...]``, new cells, never run (no outputs)."""
+    done = []
+    for exercise in exercises(notebook):
+        answer = nbformat.v4.new_code_cell(solution_code(notebook.cells[exercise.solution]))
+        answer.metadata["tags"] = [EXERCISE]
+        given, again = (copy.deepcopy(notebook.cells[index]) for index in (exercise.given, exercise.check))
+        for cell in (given, again):
+            cell.outputs, cell.execution_count = [], None
+        done.append((exercise, [given, answer, again]))
+    return done
