@@ -84,23 +84,31 @@ def claim_node_number(wanted):
     raise pytest.UsageError(f"all {len(NODE_NUMBERS)} test nodes are in use by other test runs")
 
 
+# Exercise tests that share a node of their own (a module's fixture): split over the workers, each
+# worker would start its own (eight TLS nodes, five three-node clusters in a run, at about 3.6 CPU
+# seconds a node's start on two cores), so each file is one unit.
+SHARE_A_NODE = ("exercises/test_12_security.py", "exercises/test_13_cluster.py")
+
+
 def unit_of(nodeid):
     """The unit of work a test belongs to: its file, with two exceptions."""
     path, _, test = nodeid.partition("::")
     if path.endswith("test_lab_in_a_browser.py"):
         return nodeid  # one browser test (each worker starts its own lab)
-    if "/exercises/" in path:
+    if "/exercises/" in path and not path.endswith(SHARE_A_NODE):
         return nodeid  # one wrong (or right) answer to one exercise's check: each sets up its own state
     return path
 
 
-def runs_a_whole_lesson(nodeid):
-    return nodeid.endswith(".ipynb") or ".ipynb::" in nodeid or "test_lab_in_a_browser.py" in nodeid
+def takes_long(nodeid):
+    """A unit that takes long (a lesson, a browser test, a node of its own): first in a fresh clone."""
+    return (nodeid.endswith(".ipynb") or ".ipynb::" in nodeid or "test_lab_in_a_browser.py" in nodeid
+            or nodeid.partition("::")[0].endswith(SHARE_A_NODE))
 
 
 # How long each unit took in the last run, so the next run hands out the longest first (a
-# worker that starts a 40 s lesson last makes everyone wait). Without it (a fresh clone), the
-# units that run a whole lesson go first.
+# worker that starts a 40 s lesson last makes everyone wait). Without it (a fresh clone), the long
+# units (takes_long) go first.
 UNIT_TIMES = TEST_NODES / "unit-times.json"
 unit_times = {}
 
@@ -111,7 +119,7 @@ def pytest_collection_modifyitems(items):
         known = json.loads(UNIT_TIMES.read_text())
     except (OSError, ValueError):
         known = {}
-    items.sort(key=lambda item: -known.get(unit_of(item.nodeid), 60.0 if runs_a_whole_lesson(item.nodeid) else 0.0))
+    items.sort(key=lambda item: -known.get(unit_of(item.nodeid), 60.0 if takes_long(item.nodeid) else 0.0))
 
 
 def pytest_runtest_logreport(report):
