@@ -293,7 +293,8 @@ def check_pipeline_worker(consume, workers=2, limit=20.0):
     reply_to (persistent, with its correlation id); sends a failed job to pipeline.retry.1, then
     pipeline.retry.2, then pipeline.parked (with an ``attempts`` header of 3 there); rejects a body
     that is not JSON so that it is dead-lettered; and acknowledges every delivery it handled, after
-    what it published for it. Nothing is timed: the order comes from the workers' own records."""
+    what it published for it, on a channel with publisher confirms (so the broker has it before the
+    ack). Nothing is timed: the order comes from the workers' own records."""
     from ..lab.capstone import declare_pipeline, publish_job
     from ..lab.workers import WorkerPool
     from .work_queues import ack_problem
@@ -358,7 +359,7 @@ def check_pipeline_worker(consume, workers=2, limit=20.0):
 
             poll(settled, limit, interval=0.2)
             time.sleep(0.3)  # a copy published in the last moment is counted too
-        events, acks, publishes = pool.report(), pool.acks(), pool.publishes()
+        events, acks, publishes, subscribed = pool.report(), pool.acks(), pool.publishes(), pool.events(["consuming"])
         died = [worker for worker, process in pool.processes.items() if process.returncode not in (None, 0, -15)]
         errors = [pool.why_stopped(worker) for worker in died]
         results = {queue: drain(channel, queue, idle_timeout=0.3) for queue in (RESULTS, replies)}
@@ -464,8 +465,13 @@ def check_pipeline_worker(consume, workers=2, limit=20.0):
     if any(left.values()):
         return report(False, "", f"When the workers stopped, jobs were still waiting: {left}. Acknowledge every delivery, "
                                  "after you published its result or its retry.")
+    if "confirms" not in subscribed or not subscribed.confirms.fillna(False).astype(bool).all():
+        return report(False, "", "Your worker publishes before it acks, but on a channel without publisher confirms: the "
+                                 "result and the ack go to different queues, and a broker that shuts down can take the ack "
+                                 "and lose the result still on its way. Call channel.confirm_delivery() once, before "
+                                 "basic_consume: then basic_publish returns only once the broker has the message.")
     started = events[events.event == "started"].job_id.value_counts()
-    report(True, f"Prefetch 1 and manual acks; each result went to its reply_to with its correlation id; the job that fails "
+    report(True, f"Prefetch 1, manual acks and publisher confirms; each result went to its reply_to with its correlation id; the job that fails "
                  f"once came back from {RETRIES[0]} and worked; the one that always fails went through both retry tiers to "
                  f"{PARKED} after {started.get(fails_always['job_id'], 0)} tries; the message that is not JSON was "
                  f"dead-lettered; every delivery was acknowledged after what it published.", "")

@@ -62,8 +62,9 @@ def declare_pipeline(channel):
 def consume(channel, queue, do_job):
     """Step 3, the course's version: a worker with prefetch 1 that sends each result to the job's
     reply_to, retries a failed job through the retry tiers and then parks it, dead-letters a job
-    that is not JSON, and acknowledges each delivery only after all that."""
+    that is not JSON, and acknowledges each delivery only after the broker has confirmed all that."""
     channel.basic_qos(prefetch_count=1)
+    channel.confirm_delivery()  # each basic_publish returns once the broker has the message: only then the ack
 
     def on_message(ch, method, properties, body):
         headers = dict(properties.headers or {})

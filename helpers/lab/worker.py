@@ -180,12 +180,16 @@ class Worker:
     def subscribe(self, channel):
         """Run the consume function on ``channel``; its callbacks are wrapped only to know which
         delivery is in hand and to hold back deliveries once the worker is stopping."""
-        subscribed, prefetch = [], {}
-        basic_consume, basic_qos = channel.basic_consume, channel.basic_qos
+        subscribed, prefetch, confirms = [], {}, []
+        basic_consume, basic_qos, confirm_delivery = channel.basic_consume, channel.basic_qos, channel.confirm_delivery
 
         def observed_basic_qos(*args, **kwargs):
             prefetch["count"] = kwargs.get("prefetch_count", args[1] if len(args) > 1 else 0)
             return basic_qos(*args, **kwargs)
+
+        def observed_confirm_delivery(*args, **kwargs):
+            confirms.append(True)
+            return confirm_delivery(*args, **kwargs)
 
         def observed_basic_consume(queue, on_message_callback, *args, **kwargs):
             def on_message(ch, method, properties, body):
@@ -203,11 +207,12 @@ class Worker:
             return tag
 
         channel.basic_consume, channel.basic_qos = observed_basic_consume, observed_basic_qos
+        channel.confirm_delivery = observed_confirm_delivery
         self.record_acks(channel)
         self.consume(channel, self.args.queue, self.do_job, **self.consume_args)
         if not subscribed:
             raise CourseError("the consume function returned without calling channel.basic_consume(...)")
-        self.report.write("consuming", queue=self.args.queue, prefetch=prefetch.get("count", 0))
+        self.report.write("consuming", queue=self.args.queue, prefetch=prefetch.get("count", 0), confirms=bool(confirms))
 
     def record_acks(self, channel):
         """Write every ack, nack and reject the consume function sends to the acks file (the report

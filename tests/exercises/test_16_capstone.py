@@ -309,6 +309,7 @@ WRONG_WORKERS = [
     changed("consume_with_start_consuming", ("on_message_callback=on_message)",
                                              "on_message_callback=on_message)\n    channel.start_consuming()")),
     changed("consume_with_a_notebook_name", ("routing_key=properties.reply_to,", "routing_key=RESULTS,")),
+    changed("consume_without_confirms", ("    channel.confirm_delivery()", "    pass")),
 ]
 
 
@@ -329,6 +330,7 @@ WHY = {
     "consume_no_ack_after_result": "never acknowledged it", "consume_retry_without_reply_to": "lost its reply_to",
     "consume_retry_without_correlation_id": "came back from a retry tier", "consume_with_start_consuming": "start_consuming",
     "consume_with_a_notebook_name": "write the queue names out",
+    "consume_without_confirms": "on a channel without publisher confirms",
 }
 
 
