@@ -300,7 +300,7 @@ class ManagementAPI:
 
     def wait_for_consumers(self, queue, count, timeout=STATS_WAIT):
         """The consumers of ``queue`` (a ``consumers()`` frame), once the API lists ``count`` of them
-        with their details; a CourseError after ``timeout``. Introduced in lesson 04."""
+        with their details; a CourseError after ``timeout``. Introduced in lesson 01."""
         listed = []
 
         def consumers_listed():
