@@ -23,6 +23,7 @@ import pytest
 
 from helpers.config import PROJECT_DIR
 from helpers.ops import browser as system_browser
+from helpers.ops.processes import group_alive, stop_with_owner
 from helpers.waiting import poll
 from kernel_ports import free_port
 from lesson_kernels import exercises
@@ -57,15 +58,6 @@ def page(request):
             browser.close()
 
 
-def group_alive(group):
-    """Whether any process of the process group ``group`` still exists."""
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 class Lab:
     """`make <target>` serving a copy of the lessons; ``address`` is the one it printed."""
 
@@ -84,6 +76,9 @@ class Lab:
         self.process = subprocess.Popen(["make", "-s", target, f"LAB_DIR={folder}", f"LAB_OPTS={options}"],
                                         cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         text=True, start_new_session=True)
+        # The lab stops with this test process however it ends (a run interrupted, a worker killed),
+        # as the test nodes do: its own session would otherwise outlive the run.
+        stop_with_owner(os.getpid(), self.process.pid, b"make", group=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         self.address = self._wait_for_address(timeout=120)
@@ -107,6 +102,15 @@ class Lab:
 
     def printed(self):
         return "\n".join(self.lines)
+
+    def open_in(self, page, address=None):
+        """Open the printed address (or ``address``) in ``page``; if nothing answers there, fail
+        with what the lab printed, and whether it still runs (a soak run once saw it refuse)."""
+        try:
+            page.goto(address or self.address)
+        except playwright.Error as error:
+            running = "still runs" if self.process.poll() is None else f"ended with status {self.process.poll()}"
+            raise AssertionError(f"{error}\nThe lab {running}; it printed:\n" + "\n".join(self.lines[-40:])) from None
 
     def stop(self):
         """End the whole session's process group (make, its shell, JupyterLab), not only make:
@@ -143,7 +147,7 @@ def address_of(lab, name):
 
 
 def open_notebook(page, lab, name):
-    page.goto(address_of(lab, name))
+    lab.open_in(page, address_of(lab, name))
     wait_for_idle_kernel(page)
     return page
 
@@ -201,7 +205,7 @@ def error_outputs(page):
 
 def test_the_printed_address_opens_the_contents_page_and_every_lesson(page, lab):
     assert "token=..." not in lab.printed(), "make lab prints only an address a person can open"
-    page.goto(lab.address)
+    lab.open_in(page)
     contents = page.locator(".jp-RenderedMarkdown").first
     expect(contents).to_contain_text("lessons", timeout=60_000)
     for name in LESSONS:
@@ -211,7 +215,7 @@ def test_the_printed_address_opens_the_contents_page_and_every_lesson(page, lab)
 
 
 def test_a_lab_terminal_runs_the_guide_worker(page, lab):
-    page.goto(address_of(lab, "index.ipynb"))
+    lab.open_in(page, address_of(lab, "index.ipynb"))
     expect(page.locator(".jp-RenderedMarkdown").first).to_be_visible(timeout=60_000)
     menu(page, "File", "New", "Terminal")
     terminal = page.locator(".jp-Terminal").last
@@ -301,7 +305,7 @@ def test_the_workshop_edition_opens_from_make_workshop(page, tmp_path):
     workshop = Lab("workshop", folder)
     try:
         assert (folder / "student" / "00_set_up_and_check.ipynb").is_file()
-        page.goto(workshop.address)
+        workshop.open_in(page)
         expect(current_tab(page)).to_have_text("00_set_up_and_check.ipynb", timeout=60_000)
         expect(page.locator(".jp-RenderedMarkdown", has_text="Workshop edition").first).to_be_visible(timeout=60_000)
         expect(page.locator("details summary")).to_have_count(0)

@@ -80,11 +80,22 @@ def is_alive(pid, program=None):
     return state != "Z" and (program is None or program in cmdline)
 
 
+def group_alive(group):
+    """Whether any process of the process group ``group`` still exists."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def watch(owner_pid, pid, program, interval=0.5, group=False):
-    """Wait while both run; once the owner has ended, stop ``pid`` (its process group, with ``group``)."""
+    """Wait while both run; once the owner has ended, stop ``pid`` (its process group, with
+    ``group``: until none of it is left, as a leader can end before what it started, e.g. make
+    before the JupyterLab it runs)."""
     while is_alive(pid, program):
         if not is_alive(owner_pid):
-            stop(pid, lambda: is_alive(pid, program), group=group)
+            stop(pid, (lambda: group_alive(pid)) if group else (lambda: is_alive(pid, program)), group=group)
             return
         time.sleep(interval)
 
