@@ -7,10 +7,10 @@ settings for everything it starts (notebook kernels, worker processes) to that n
 learner's ``.env`` with other ports or credentials does not reach the tests.
 
 The tests are handed out in units (``CourseScheduling``): a lesson's cells, which share one
-kernel, go to one worker in order; so do a test file's tests, except the lessons' solution
-editions, the browser tests and the exercise checks' tests, which are independent and go one
-test (one lesson, one answer) a unit. The longest units (as the last run measured them) are
-handed out first.
+kernel, go to one worker in order; so do a test file's tests, except the browser tests and the
+exercise checks' tests, which are independent and go one test (one browser page, one answer) a
+unit, unless they share a fixture of their module's (a node of its own). The longest units (as
+the last run measured them) are handed out first.
 """
 
 import fcntl
@@ -31,6 +31,7 @@ from helpers.ops.broker import COURSE_POLICIES
 from helpers.ops.processes import is_alive
 from kernel_ports import use_ports_of_worker
 from lesson_exercises import LessonsWithExercises
+from scheduling import takes_long, unit_of
 
 TEST_NODES = PROJECT_DIR / ".broker-tests"
 # Worker N's node: AMQP 5750+N, management 15750+N, Prometheus endpoint 15780+N (clustering
@@ -82,28 +83,6 @@ def claim_node_number(wanted):
         node_lock = handle  # held until this process ends
         return number
     raise pytest.UsageError(f"all {len(NODE_NUMBERS)} test nodes are in use by other test runs")
-
-
-# Exercise tests that share a node of their own (a module's fixture): split over the workers, each
-# worker would start its own (eight TLS nodes, five three-node clusters in a run, at about 3.6 CPU
-# seconds a node's start on two cores), so each file is one unit.
-SHARE_A_NODE = ("exercises/test_12_security.py", "exercises/test_13_cluster.py")
-
-
-def unit_of(nodeid):
-    """The unit of work a test belongs to: its file, with two exceptions."""
-    path, _, test = nodeid.partition("::")
-    if path.endswith("test_lab_in_a_browser.py"):
-        return nodeid  # one browser test (each worker starts its own lab)
-    if "/exercises/" in path and not path.endswith(SHARE_A_NODE):
-        return nodeid  # one wrong (or right) answer to one exercise's check: each sets up its own state
-    return path
-
-
-def takes_long(nodeid):
-    """A unit that takes long (a lesson, a browser test, a node of its own): first in a fresh clone."""
-    return (nodeid.endswith(".ipynb") or ".ipynb::" in nodeid or "test_lab_in_a_browser.py" in nodeid
-            or nodeid.partition("::")[0].endswith(SHARE_A_NODE))
 
 
 # How long each unit took in the last run, so the next run hands out the longest first (a
