@@ -153,7 +153,7 @@ def test_reports_are_removed_with_their_process_and_a_killed_ones_by_the_next():
     from pathlib import Path
 
     def reports_folder_of(code):
-        result = subprocess.run([sys.executable, "-c", "import os, sys\nfrom helpers.lab.workers import reports_folder\n"
+        result = subprocess.run([sys.executable, "-c", "import os, sys\nfrom helpers.lab.reports import reports_folder\n"
                                  "print(reports_folder(), flush=True)\n" + code], capture_output=True, text=True, timeout=60)
         return Path(result.stdout.strip())
 

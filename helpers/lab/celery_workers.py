@@ -29,7 +29,7 @@ from ..amqp import connect, queue_counts
 from ..errors import CourseError
 from ..ops.processes import is_alive, stop, stop_with_owner
 from ..waiting import wait_until
-from .workers import reports_folder
+from .reports import reports_folder
 
 APP = "scripts.celery_tasks"
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"

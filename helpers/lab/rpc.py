@@ -33,7 +33,7 @@ import pika.exceptions
 from ..errors import CourseError
 from ..management import management_api
 from ..waiting import poll, wait_until
-from .workers import reports_folder
+from .reports import reports_folder
 
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 

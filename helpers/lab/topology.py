@@ -35,7 +35,6 @@ does not count per binding (the ``incoming`` lists stay empty unless the broker 
 Introduced in lesson 07 (and used in lesson 09 and by ``python -m helpers.lab.dashboard --topology``).
 """
 
-
 import matplotlib.pyplot as plt
 import networkx as nx
 from matplotlib.lines import Line2D

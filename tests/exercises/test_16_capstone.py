@@ -20,7 +20,7 @@ from helpers import checks
 from helpers.amqp import connect
 from helpers.lab import capstone
 from helpers.lab.capstone import DEAD, DEAD_LETTERS, EXCHANGE, PARKED, QUEUES, RESULTS, WORK
-from helpers.lab.workers import reports_folder
+from helpers.lab.reports import reports_folder
 from exercise_support import consume_right, fresh, said, verdict
 
 
