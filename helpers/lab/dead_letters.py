@@ -201,8 +201,9 @@ def retry_handler(topology, handler):
     """The retry-or-park consumer code of lesson 09 as a function of one delivery, for a job
     function ``handler(job)`` that raises to fail: on failure the message is published to the
     wait queue of its next retry with the header ``attempts`` (or to the parking lot after
-    ``topology.max_attempts``), and only then acknowledged, so it is never lost. Returns
-    ``(outcome, error)``. The lesson writes the same code in its own cell."""
+    ``topology.max_attempts``), and only then acknowledged. On a channel with publisher confirms
+    (as lesson 09's worker has), that publish returns once the broker has the copy, so the job is
+    never lost. Returns ``(outcome, error)``. The lesson writes the same code in its own cell."""
 
     def retry_or_park(channel, method, properties, body):
         headers = dict(properties.headers or {})
