@@ -129,13 +129,18 @@ def pytest_xdist_make_scheduler(config, log):
     return CourseScheduling(config, log)
 
 
-def interrupt_on_sigterm():
+def interrupt_on_signals():
     """SIGTERM ends a test process as Ctrl-C does, through pytest's own teardown (which stops its
-    nodes), instead of on the spot."""
+    nodes), instead of on the spot. And SIGINT is Ctrl-C even in a suite started in the
+    background by a script (``make test &`` without job control), which the shell starts with
+    SIGINT ignored: the owner's watch below interrupts the run with it, and every process the
+    tests start (a stand-in for a kernel that the lab's interrupt button stops) would inherit
+    the ignoring."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def interrupt_when_gone(owner):
@@ -150,7 +155,7 @@ def interrupt_when_gone(owner):
 
 
 def pytest_configure(config):
-    interrupt_on_sigterm()
+    interrupt_on_signals()
     config.pluginmanager.register(LessonsWithExercises(), "course-lessons-with-exercises")
     worker = xdist_worker_number()
     if worker is None:

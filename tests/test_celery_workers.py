@@ -140,6 +140,9 @@ def test_no_celery_process_outlives_a_kernel_that_died(queue_name):
 def test_an_interrupted_cell_stops_its_worker_and_flower(queue_name):
     kernel = _lesson_kernel(queue_name, "time.sleep(60)")
     pids = [int(pid) for pid in kernel.stdout.readline().split()]
+    assert len(pids) == 3
     kernel.send_signal(signal.SIGINT)   # the lab's interrupt button: KeyboardInterrupt in the cell
-    kernel.wait(timeout=30)
-    assert _gone_within(pids, 5), [pid for pid in pids if is_alive(pid)]
+    # The with-block stops both (each waits up to 10 s for SIGTERM, then kills): the limits are
+    # far above that, so only a process left running fails the test, not a slow machine.
+    kernel.wait(timeout=60)
+    assert _gone_within(pids, 15), [pid for pid in pids if is_alive(pid)]

@@ -307,17 +307,13 @@ def wait_for_policy(api, queue, timeout=10.0):
         time.sleep(0.2)
 
 
-def as_in_a_terminal():
-    """Ctrl+C as a terminal delivers it: a suite started in the background (``make test &``,
-    CI) ignores SIGINT, and a child would inherit that and never see the learner's Ctrl+C."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def start(script, *args):
-    """Start a script in the background; it is killed after 20 s whatever happens."""
+    """Start a script in the background; it is killed after 20 s whatever happens. It takes
+    SIGINT as Ctrl+C in a terminal, however the suite was started (conftest.py's
+    interrupt_on_signals)."""
     process = subprocess.Popen(
         [sys.executable, str(SCRIPTS / script), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=script_env(), preexec_fn=as_in_a_terminal,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=script_env(),
     )
     killer = threading.Timer(20, process.kill)
     killer.daemon = True
