@@ -493,6 +493,7 @@ def describe():
         print(NODE_WIDE_NOTE.format(vhost=api.vhost))
         return {"RabbitMQ version": overview.get("rabbitmq_version", "?"),
                 "Erlang version": overview.get("erlang_version", "?"), "your vhost": api.vhost}
+    overview = overview_with_listeners(api, overview)
     listeners = ", ".join(f"{item['protocol']} {item['port']}" for item in overview.get("listeners", []))
     return {
         "backend": f"{backend.name} ({why})",
@@ -566,11 +567,27 @@ def default_login_works(current=None):
     return False
 
 
+def overview_with_listeners(api, overview=None):
+    """The management API's overview (or ``overview``, already read), once it lists the node's
+    listeners: for an account that may read the node, which a running node always shows with an
+    AMQP listener. RabbitMQ 4.0 lists none for a moment after it starts (seen a second after `up`),
+    so the overview is asked again, for up to 15 s; the last one is returned either way."""
+    def amqp_listed(overview):
+        return any(item.get("protocol") == "amqp" for item in overview.get("listeners", []))
+
+    overview = overview or api.overview()
+    stop_at = time.monotonic() + 15
+    while not amqp_listed(overview) and time.monotonic() < stop_at:
+        time.sleep(0.25)
+        overview = api.overview()
+    return overview
+
+
 def listening_on():
     """The addresses the running broker's AMQP listeners are bound to (from its management API)."""
     from ..management import management_api
 
-    listeners = management_api(timeout=3).overview().get("listeners", [])
+    listeners = overview_with_listeners(management_api(timeout=3)).get("listeners", [])
     return {item.get("ip_address") for item in listeners if item.get("protocol") == "amqp"}
 
 
