@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -82,6 +83,7 @@ class Lab:
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         self.address = self._wait_for_address(timeout=120)
+        self._wait_until_it_answers(timeout=60)
 
     def _read(self):
         for line in self.process.stdout:
@@ -100,12 +102,30 @@ class Lab:
         self.stop()
         raise AssertionError("the lab printed no address to open:\n" + "\n".join(self.lines[-30:]))
 
+    def _wait_until_it_answers(self, timeout):
+        """Jupyter Server prints its address before it listens there: it binds the port in a
+        callback that its event loop runs after the print (jupyter_server issue 1126), so on a
+        busy machine the address refuses for a moment (a soak run's browser was refused there).
+        A person opening the address takes longer than that; the test waits until it accepts."""
+        port = int(re.search(r":(\d+)/", self.address).group(1))
+
+        def answers():
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        poll(lambda: answers() or self.process.poll() is not None, timeout, interval=0.2)
+        if not answers():
+            running = "still runs" if self.process.poll() is None else f"ended with status {self.process.poll()}"
+            self.stop()
+            raise AssertionError(f"the lab printed {self.address} but nothing answered there within {timeout} s; "
+                                 f"it {running} and printed:\n" + "\n".join(self.lines[-40:]))
+
     def printed(self):
         return "\n".join(self.lines)
 
     def open_in(self, page, address=None):
         """Open the printed address (or ``address``) in ``page``; if nothing answers there, fail
-        with what the lab printed, and whether it still runs (a soak run once saw it refuse)."""
+        with what the lab printed, and whether it still runs."""
         try:
             page.goto(address or self.address)
         except playwright.Error as error:
