@@ -372,6 +372,10 @@ class LocalNode:
     def is_running(self):
         return self.pid() is not None
 
+    def ports_open(self):
+        """The node's ports that still accept a connection (none once its VM has exited)."""
+        return [port for port in local_ports(self.current).values() if port_is_open("127.0.0.1", port, timeout=0.5)]
+
     def ctl(self, *args, timeout=60, check=True):
         script = find_server_script().parent / "rabbitmqctl"
         return run([str(script), *args], timeout=timeout, env=self.environment(), check=check)
@@ -420,8 +424,7 @@ class LocalNode:
         stop(pid, self.is_running, timeout=30)
         # The node deletes its pid file a moment before its VM exits and frees its ports; wait
         # for the ports too, so that an up() right after (a restart) finds them free.
-        wait_until(lambda: not any(port_is_open("127.0.0.1", port, timeout=0.5) for port in local_ports(self.current).values()),
-                   "the node's ports to be free", timeout=15, interval=0.2)
+        wait_until(lambda: not self.ports_open(), "the node's ports to be free", timeout=15, interval=0.2)
 
     def restart(self):
         owner = self.owner()  # a restarted node keeps its owner

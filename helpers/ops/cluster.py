@@ -114,12 +114,17 @@ class Cluster:
         if pid is None:
             raise CourseError(f"{name} is not running.")
         os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not node.is_running(), f"{name} to be gone", timeout=10, interval=0.1)
+        # Gone means its ports refuse too: the VM's main thread is a zombie a moment before its
+        # other threads have exited and closed its sockets (a soak run saw a client still reach
+        # it, and a start right after find its management port taken).
+        wait_until(lambda: not node.is_running() and not node.ports_open(), f"{name} to be gone", timeout=30,
+                   interval=0.1)
 
     def start_node(self, name):
         """Start node ``name`` again; it finds its cluster from its own state and rejoins it."""
         node = self.by_name[name]
         node.pid_file.unlink(missing_ok=True)
+        broker.check_ports_free(node.current, wait=20, who=f"node {name}")  # stopped, but its ports may still close
         node.up(owner=os.getpid())
 
     # -- looking at it ---------------------------------------------------------------------------
