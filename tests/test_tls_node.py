@@ -93,6 +93,50 @@ def test_a_node_whose_owner_is_killed_while_it_boots_stops_too(certificates):
         node.stop()
 
 
+def processes_in(folder):
+    """The processes whose working folder is ``folder`` (a node's script, from its first moment)."""
+    found = []
+    for cwd in Path("/proc").glob("[0-9]*/cwd"):
+        try:
+            if cwd.resolve() == Path(folder).resolve():
+                found.append(int(cwd.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_node_whose_owner_is_killed_before_its_watcher_runs_never_starts(certificates):
+    """The owner is killed after it started the node's script but before it started the watcher
+    that stops the node with it: the script waits at a gate that only the owner opens, so it ends
+    without starting the node."""
+    program = textwrap.dedent(f"""
+        import time
+        from helpers.ops import broker
+        from helpers.ops.tls_node import TLSNode
+
+        def killed_here(*args, **kwargs):
+            print("script started, no watcher yet", flush=True)
+            time.sleep(300)
+
+        broker.stop_with_owner = killed_here
+        TLSNode({str(certificates)!r}).start()
+    """)
+    owner = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True)
+    node = TLSNode(certificates)
+    try:
+        assert owner.stdout.readline().strip() == "script started, no watcher yet"
+        assert processes_in(node.state), "the node's script runs, waiting at its gate"
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        wait_until(lambda: not processes_in(node.state), "the node's script to end with its owner",
+                   timeout=NEVER_HANGS, interval=0.1)
+        assert not beams_of(node.state), "the node started although its owner was gone"
+    finally:
+        owner.kill()
+        owner.wait()
+        node.stop()
+
+
 def test_the_node_stops_when_the_process_that_started_it_is_killed(certificates):
     program = textwrap.dedent(f"""
         from helpers.ops.tls_node import TLSNode

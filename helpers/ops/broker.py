@@ -390,15 +390,29 @@ class LocalNode:
         check_ports_free(self.current)
         env = self.environment()
         self.pid_file.unlink(missing_ok=True)
-        with open(self.log_file, "ab") as log:
-            process = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.state, start_new_session=True)
-        if owner is not None:
-            # Watched from its first moment: an owner killed while the node boots (a test run
-            # interrupted at its start) leaves no node behind. The signals go to the script's
-            # process group (it leads a session of its own), so the Erlang VM it started gets them
-            # too, even when a node still booting does not stop in time for SIGTERM.
-            stop_with_owner(owner, process.pid, b"rabbitmq-server", group=True)
-            self.owner_file.write_text(str(owner))
+        # Watched from its first moment: an owner killed while the node boots (a test run
+        # interrupted at its start) leaves no node behind. The script waits at a gate (a pipe on
+        # its standard input) until its watcher runs: an owner killed before it opens the gate
+        # closes the pipe, and the script ends without starting the node (a CI run's owner was
+        # killed after the node's VM had started but before its watcher had: the node was left
+        # running). The watcher's signals go to the script's process group (it leads a session
+        # of its own), so the Erlang VM gets them too, even when a node still booting does not
+        # stop in time for SIGTERM.
+        gate, opener = os.pipe()
+        try:
+            with open(self.log_file, "ab") as log:
+                process = subprocess.Popen(["/bin/sh", "-c", 'read go && exec "$0" </dev/null', str(script)], env=env,
+                                           stdout=log, stderr=subprocess.STDOUT, stdin=gate, cwd=self.state,
+                                           start_new_session=True)
+        finally:
+            os.close(gate)
+        try:
+            if owner is not None:
+                stop_with_owner(owner, process.pid, b"rabbitmq-server", group=True)
+                self.owner_file.write_text(str(owner))
+            os.write(opener, b"go\n")
+        finally:
+            os.close(opener)
         ready_with_course_user(self.ctl, current=self.current, is_alive=lambda: process.poll() is None,
                                on_death=self.why_it_stopped)
 
